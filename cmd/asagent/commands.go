@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+// Exit codes. They are part of the interface: systemd's unit keys
+// RestartPreventExitStatus= on exitConfig, and scripts test for the others.
+const (
+	exitOK     = 0
+	exitFailed = 1  // the command ran and its answer is "no" (a check failed, an API did not answer)
+	exitUsage  = 2  // bad command line
+	exitConfig = 78 // EX_CONFIG from sysexits.h: the configuration is invalid; restarting will not help
+)
+
+// command is one subcommand of the asagent binary.
+type command struct {
+	name    string
+	summary string
+	// run executes the command. It owns its flag set, which it builds with
+	// newFlags so that -h and usage errors behave the same everywhere.
+	run func(ctx context.Context, io cmdIO, args []string) int
+}
+
+// cmdIO is where a command writes; tests pass buffers.
+type cmdIO struct {
+	stdout, stderr io.Writer
+}
+
+// commands lists the subcommands in the order `asagent help` prints them.
+func commands() []command {
+	return []command{
+		{"version", "print the version, commit and Go version", runVersion},
+		{"help", "print this help, or a command's with `help CMD`", nil},
+	}
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return dispatch(ctx, cmdIO{stdout, stderr}, args)
+}
+
+func dispatch(ctx context.Context, cio cmdIO, args []string) int {
+	if len(args) == 0 {
+		usage(cio.stderr)
+		return exitUsage
+	}
+	name, rest := args[0], args[1:]
+	switch name {
+	case "help", "-h", "-help", "--help":
+		if len(rest) > 0 && rest[0] != "help" && !strings.HasPrefix(rest[0], "-") {
+			// "asagent help CMD" is the same as "asagent CMD -h".
+			return dispatch(ctx, cio, []string{rest[0], "-h"})
+		}
+		usage(cio.stdout)
+		return exitOK
+	}
+	for _, c := range commands() {
+		if c.name == name && c.run != nil {
+			return c.run(ctx, cio, rest)
+		}
+	}
+	fmt.Fprintf(cio.stderr, "asagent: unknown command %q\n\n", name)
+	usage(cio.stderr)
+	return exitUsage
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "Usage: asagent COMMAND [flags]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Commands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Run 'asagent COMMAND -h' for a command's flags.")
+}
+
+// newFlags returns a flag set for one command whose usage names the command
+// and whose errors go to stderr, not to the process's os.Stderr.
+func newFlags(cio cmdIO, name, synopsis string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(cio.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: asagent %s %s\n", name, synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses args and turns the flag package's outcomes into exit
+// codes: ok is false when the caller should return code at once (0 after -h,
+// 2 after a usage error).
+func parseFlags(fs *flag.FlagSet, args []string) (code int, ok bool) {
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK, false
+	case err != nil:
+		return exitUsage, false
+	case fs.NArg() > 0:
+		fmt.Fprintf(fs.Output(), "asagent %s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		fs.Usage()
+		return exitUsage, false
+	}
+	return exitOK, true
+}
