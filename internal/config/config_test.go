@@ -1,0 +1,175 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+)
+
+// The example documents every key with its default: loading it must give
+// exactly the defaults (apart from the example checks), so the two cannot drift.
+func TestExampleIsCompleteAndShowsDefaults(t *testing.T) {
+	cfg, err := Load(filepath.Join("..", "..", "agent.yaml.example"))
+	if err != nil {
+		t.Fatalf("agent.yaml.example does not load:\n%v", err)
+	}
+	if len(cfg.Launch.Checks) == 0 || len(cfg.Terminate.Checks) == 0 {
+		t.Fatal("the example should show launch and terminate checks")
+	}
+	types := map[CheckType]bool{}
+	for _, c := range append(cfg.Launch.Checks, cfg.Terminate.Checks...) {
+		types[c.Type] = true
+	}
+	for typ := range typeFields {
+		if !types[typ] {
+			t.Errorf("the example shows no %s check", typ)
+		}
+	}
+	cfg.Launch.Checks, cfg.Terminate.Checks = nil, nil
+	if def := Default(); !reflect.DeepEqual(cfg, def) {
+		t.Errorf("example differs from Default():\nexample: %+v\ndefault: %+v", cfg, def)
+	}
+	// Every key of the schema appears in the example.
+	data, _ := os.ReadFile(filepath.Join("..", "..", "agent.yaml.example"))
+	for _, key := range allKeys(reflect.TypeOf(Config{}), "") {
+		leaf := key[strings.LastIndex(key, ".")+1:]
+		if !strings.Contains(string(data), leaf+":") {
+			t.Errorf("agent.yaml.example does not document %s", key)
+		}
+	}
+}
+
+func allKeys(t reflect.Type, prefix string) []string {
+	var keys []string
+	for _, k := range yamlKeys(t) {
+		f, _ := fieldByTag(t, k)
+		ft := f.Type
+		if ft.Kind() == reflect.Slice {
+			ft = ft.Elem()
+		}
+		if ft.Kind() == reflect.Struct && ft != durationType {
+			keys = append(keys, allKeys(ft, join(prefix, k))...)
+			continue
+		}
+		keys = append(keys, join(prefix, k))
+	}
+	return keys
+}
+
+// No file means all defaults: an instance with an agency needs no config.
+func TestMissingOrEmptyFileMeansDefaults(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty.yaml")
+	if err := os.WriteFile(empty, []byte("# nothing\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{filepath.Join(dir, "missing.yaml"), empty} {
+		cfg, err := Load(path)
+		if err != nil {
+			t.Fatalf("Load(%s): %v", path, err)
+		}
+		if !reflect.DeepEqual(cfg, Default()) {
+			t.Errorf("Load(%s) = %+v, want defaults", path, cfg)
+		}
+	}
+}
+
+// A bad file lists every problem at once, each with file, line and key; the
+// .err file next to each case is the exact text users see.
+func TestBadConfigs(t *testing.T) {
+	cases, _ := filepath.Glob(filepath.Join("testdata", "bad", "*.yaml"))
+	if len(cases) == 0 {
+		t.Fatal("no testdata")
+	}
+	for _, path := range cases {
+		name := strings.TrimSuffix(filepath.Base(path), ".yaml")
+		t.Run(name, func(t *testing.T) {
+			data, _ := os.ReadFile(path)
+			want, err := os.ReadFile(strings.TrimSuffix(path, ".yaml") + ".err")
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = Parse(filepath.Base(path), data)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if got := err.Error() + "\n"; got != string(want) {
+				t.Errorf("errors differ\ngot:\n%s\nwant:\n%s", got, want)
+			}
+		})
+	}
+}
+
+// Values given override defaults; defaults fill what is left, per check too.
+func TestParseFillsCheckDefaults(t *testing.T) {
+	cfg, err := Parse("agent.yaml", []byte(`
+launch:
+  interval: 7s
+  timeout: 40s
+  checks:
+    - {name: a, type: exec, command: [/bin/true]}
+    - {name: b, type: http, url: "http://127.0.0.1:1/"}
+    - {name: c, type: tcp, address: "127.0.0.1:1", timeout: 9s, interval: 3s}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := cfg.Launch.Checks
+	want := []struct {
+		interval, timeout string
+		line              int
+	}{{"7s", "40s", 6}, {"7s", "5s", 7}, {"3s", "9s", 8}}
+	for i, w := range want {
+		if got[i].Interval.String() != w.interval || got[i].Timeout.String() != w.timeout || got[i].Line != w.line {
+			t.Errorf("check %s: interval %s timeout %s line %d, want %s %s %d", got[i].Name, got[i].Interval, got[i].Timeout, got[i].Line, w.interval, w.timeout, w.line)
+		}
+	}
+	if got[1].Method != "GET" || got[1].ExpectStatus != "200-399" || got[1].SuccessThreshold != 1 {
+		t.Errorf("http defaults not filled: %+v", got[1])
+	}
+	if cfg.Terminate.Mode != Sequential || cfg.Poll.LaunchInterval.D().Seconds() != 2 {
+		t.Errorf("untouched defaults changed: %+v", cfg)
+	}
+}
+
+// Secrets never print, whether the config is formatted or dumped as YAML.
+func TestSecretsDoNotPrint(t *testing.T) {
+	cfg, err := Parse("agent.yaml", []byte("cloud:\n  credentials:\n    access_key: AKID\n    secret_key: TOPSECRETSK\n    security_token: TOPSECRETTOKEN\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dump, err := yaml.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, out := range []string{fmt.Sprintf("%v %+v", cfg, cfg.Cloud.Credentials), string(dump)} {
+		if strings.Contains(out, "TOPSECRET") {
+			t.Errorf("secret printed: %s", out)
+		}
+	}
+	if cfg.Cloud.Credentials.SecretKey.Reveal() != "TOPSECRETSK" {
+		t.Error("Reveal lost the secret")
+	}
+}
+
+func TestStatusSet(t *testing.T) {
+	set, err := ParseStatusSet("200, 204,300-308")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for code, want := range map[int]bool{200: true, 201: false, 204: true, 300: true, 308: true, 309: false, 500: false} {
+		if set.Contains(code) != want {
+			t.Errorf("Contains(%d) = %v", code, !want)
+		}
+	}
+	for _, bad := range []string{"", "abc", "300-200", "99", "200-600", "2xx"} {
+		if _, err := ParseStatusSet(bad); err == nil {
+			t.Errorf("ParseStatusSet(%q) accepted", bad)
+		}
+	}
+}
