@@ -1,0 +1,144 @@
+package agent
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// stateVersion is bumped when State changes incompatibly; a file of another
+// version is set aside and the agent recovers from the held-hook list.
+const stateVersion = 1
+
+// State is what the agent must remember across restarts: which results it
+// decided and sent, so a restarted agent never contradicts itself.
+type State struct {
+	Version    int                    `json:"version"`
+	InstanceID string                 `json:"instance_id"`
+	GroupID    string                 `json:"scaling_group_id"`
+	Phases     map[string]*PhaseState `json:"phases,omitempty"` // by phase name
+}
+
+// PhaseState is one lifecycle phase of this instance.
+type PhaseState struct {
+	Started time.Time `json:"started"`
+	// Result is the answer decided for the phase's hooks (CONTINUE or
+	// ABANDON), written before the first callback goes out. Once set it
+	// never changes: a restart resends it, it never decides again.
+	Result   string                `json:"result,omitempty"`
+	Reason   string                `json:"reason,omitempty"`
+	Override bool                  `json:"override,omitempty"` // decided by an operator (asagent complete)
+	Done     bool                  `json:"done,omitempty"`     // every hook answered or no longer held
+	Finished time.Time             `json:"finished,omitzero"`
+	Hooks    map[string]*HookState `json:"hooks,omitempty"` // by hook name
+}
+
+// HookState is one lifecycle hook holding the instance.
+type HookState struct {
+	ActionKey string    `json:"action_key,omitempty"`
+	Timeout   time.Time `json:"timeout"`
+	Extends   int       `json:"extends"`
+	// Sent is the result AS accepted for this hook; Outcome says how the
+	// hook ended when it was not by our callback ("not held": answered
+	// elsewhere or timed out to its default result).
+	Sent    string    `json:"sent,omitempty"`
+	SentAt  time.Time `json:"sent_at,omitzero"`
+	Outcome string    `json:"outcome,omitempty"`
+}
+
+// Phase returns the named phase's state, creating it.
+func (s *State) Phase(name string) *PhaseState {
+	if s.Phases == nil {
+		s.Phases = map[string]*PhaseState{}
+	}
+	p := s.Phases[name]
+	if p == nil {
+		p = &PhaseState{Hooks: map[string]*HookState{}}
+		s.Phases[name] = p
+	}
+	if p.Hooks == nil {
+		p.Hooks = map[string]*HookState{}
+	}
+	return p
+}
+
+// stateStore reads and writes the state file.
+type stateStore struct {
+	path string
+}
+
+// load reads the state. A missing file is a fresh start. A corrupt or
+// foreign file is renamed aside (so a person can look at it) and reported as
+// warn; the agent then starts fresh and relearns from AS what is held.
+func (st stateStore) load() (s *State, warn error) {
+	data, err := os.ReadFile(st.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return &State{Version: stateVersion}, nil
+	}
+	if err == nil {
+		s = &State{}
+		err = json.Unmarshal(data, s)
+		if err == nil && s.Version != stateVersion {
+			err = fmt.Errorf("state version %d, want %d", s.Version, stateVersion)
+		}
+		if err == nil {
+			return s, nil
+		}
+	}
+	aside := st.path + ".corrupt"
+	if rerr := os.Rename(st.path, aside); rerr == nil {
+		err = fmt.Errorf("%w (moved to %s)", err, aside)
+	}
+	return &State{Version: stateVersion}, fmt.Errorf("state file %s unreadable, starting fresh: %w", st.path, err)
+}
+
+// save writes s atomically: a temporary file in the same directory, fsync,
+// rename over the old file, fsync the directory. A crash at any point
+// leaves either the old state or the new one, never a torn file.
+func (st stateStore) save(s *State) error {
+	s.Version = stateVersion
+	data, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(st.path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, ".state-*.tmp")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // no-op after a successful rename
+	if _, err := tmp.Write(append(data, '\n')); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), st.path); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
+		return err // Windows cannot fsync a directory: ErrInvalid there is fine
+	}
+	return nil
+}
