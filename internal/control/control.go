@@ -1,0 +1,197 @@
+// Package control is the agent's local control socket: `asagent status`,
+// `asagent signal` and `asagent complete` talk to the running agent through
+// it. It is HTTP over a unix socket (mode 0600), and on Linux it refuses
+// peers other than root and the agent's own user (SO_PEERCRED), because a
+// signal or an override decides what happens to the instance.
+package control
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Status is what `asagent status` shows: the agent's view of the instance,
+// the phase in progress and its hooks and checks.
+type Status struct {
+	InstanceID string    `json:"instance_id"`
+	GroupID    string    `json:"scaling_group_id"`
+	GroupFrom  string    `json:"scaling_group_source,omitempty"` // how the group was found
+	State      string    `json:"state"`                          // starting, idle, launch, terminate, done
+	Summary    string    `json:"summary"`                        // one line, also systemd's STATUS=
+	Updated    time.Time `json:"updated"`
+	Phase      *Phase    `json:"phase,omitempty"`
+	History    []Phase   `json:"history,omitempty"` // finished phases, oldest first
+}
+
+// Phase is one lifecycle phase's progress.
+type Phase struct {
+	Name     string    `json:"name"` // launch or terminate
+	Started  time.Time `json:"started"`
+	Budget   time.Time `json:"budget_ends"` // when max_wait is spent
+	Result   string    `json:"result,omitempty"`
+	Reason   string    `json:"reason,omitempty"`
+	Finished time.Time `json:"finished,omitzero"`
+	Hooks    []Hook    `json:"hooks"`
+	Checks   []Check   `json:"checks"`
+}
+
+// Hook is one lifecycle hook holding the instance.
+type Hook struct {
+	Name    string    `json:"name"`
+	Timeout time.Time `json:"timeout"`
+	Extends int       `json:"extends"`
+	Sent    string    `json:"sent,omitempty"`
+	Outcome string    `json:"outcome,omitempty"`
+}
+
+// Check is one check of the phase.
+type Check struct {
+	Name       string        `json:"name"`
+	Type       string        `json:"type"`
+	State      string        `json:"state"` // pending, passed, failed, refused
+	Attempts   int           `json:"attempts"`
+	Duration   time.Duration `json:"last_duration"`
+	LastOutput string        `json:"last_output,omitempty"`
+	LastError  string        `json:"last_error,omitempty"`
+}
+
+// The signals an application or operator can send.
+const (
+	SignalReady   = "ready"   // passes `signal: ready` checks
+	SignalDrained = "drained" // passes `signal: drained` checks
+	SignalFail    = "fail"    // gives the phase up: on_failure is sent
+	SignalExtend  = "extend"  // sends EXTEND now
+)
+
+// Handler is what the agent offers through the socket.
+type Handler interface {
+	Status() Status
+	Signal(name string) error
+	// Complete answers the current phase's hooks with result now (all of
+	// them, or only hook when it is not empty): an operator's override.
+	Complete(result, hook string) error
+}
+
+// UserError is an error the handler wants shown to the caller as a refusal
+// (HTTP 409) rather than a failure of the agent.
+type UserError struct{ Msg string }
+
+func (e *UserError) Error() string { return e.Msg }
+
+type signalRequest struct {
+	Signal string `json:"signal"`
+}
+
+type completeRequest struct {
+	Result string `json:"result"`
+	Hook   string `json:"hook,omitempty"`
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+// Serve listens on the unix socket at path until ctx ends. A stale socket
+// left by a crashed agent is removed first; the socket is created 0600.
+func Serve(ctx context.Context, path string, h Handler, log zerolog.Logger) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove stale control socket: %w", err)
+	}
+	ln, err := listen(path)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           newMux(h, log),
+		ReadHeaderTimeout: 5 * time.Second,
+		ConnContext:       withPeer,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdownCtx)
+		os.Remove(path)
+		return nil
+	}
+}
+
+func listen(path string) (net.Listener, error) {
+	// Create the socket with no permissions for others from the start, not
+	// chmod afterwards: there must be no window in which others can connect.
+	ln, err := listenPrivate(path)
+	if err != nil {
+		return nil, fmt.Errorf("control socket %s: %w", path, err)
+	}
+	return ln, nil
+}
+
+func newMux(h Handler, log zerolog.Logger) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, h.Status())
+	})
+	mux.HandleFunc("POST /v1/signal", func(w http.ResponseWriter, r *http.Request) {
+		var req signalRequest
+		if !readJSON(w, r, &req) {
+			return
+		}
+		log.Info().Str("signal", req.Signal).Msg("signal received on the control socket")
+		reply(w, h.Signal(req.Signal))
+	})
+	mux.HandleFunc("POST /v1/complete", func(w http.ResponseWriter, r *http.Request) {
+		var req completeRequest
+		if !readJSON(w, r, &req) {
+			return
+		}
+		log.Warn().Str("result", req.Result).Str("hook", req.Hook).Msg("operator override on the control socket")
+		reply(w, h.Complete(req.Result, req.Hook))
+	})
+	return requirePeer(mux, log)
+}
+
+func reply(w http.ResponseWriter, err error) {
+	var ue *UserError
+	switch {
+	case err == nil:
+		w.WriteHeader(http.StatusNoContent)
+	case errors.As(err, &ue):
+		writeJSON(w, http.StatusConflict, errorBody{ue.Msg})
+	default:
+		writeJSON(w, http.StatusInternalServerError, errorBody{err.Error()})
+	}
+}
+
+func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeJSON(w, http.StatusBadRequest, errorBody{"bad request: " + err.Error()})
+		return false
+	}
+	return true
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
