@@ -202,9 +202,11 @@ func (p *Phase) specs(checks []config.Check) ([]spec, []string) {
 	return specs, problems
 }
 
-// fill applies the defaults that the loader normally applies, so that a
-// zero interval or timeout can never spin or hang.
+// fill applies the loader's defaults (config.Phase.WithDefaults) and then
+// guards what must never be zero, so that a hand-built check cannot spin or
+// hang.
 func (p *Phase) fill(c config.Check) config.Check {
+	c = p.cfg.WithDefaults(c)
 	if c.Interval <= 0 {
 		c.Interval = p.cfg.Interval
 	}
@@ -214,14 +216,12 @@ func (p *Phase) fill(c config.Check) config.Check {
 	if c.Timeout <= 0 {
 		c.Timeout = p.cfg.Timeout
 		if c.Type == config.TypeHTTP || c.Type == config.TypeTCP {
-			c.Timeout = config.Duration(netTimeout)
+			c.Timeout = config.Duration(min(netTimeout, p.cfg.Timeout.D()))
 		}
 	}
 	c.SuccessThreshold = max(c.SuccessThreshold, 1)
 	c.FailureThreshold = max(c.FailureThreshold, 0)
-	if c.InitialDelay < 0 {
-		c.InitialDelay = 0
-	}
+	c.InitialDelay = max(c.InitialDelay, 0)
 	return c
 }
 

@@ -72,6 +72,24 @@ func newProber(s spec, opts Options) prober {
 			return &execProber{argv: shellArgv(c.Shell)}
 		}
 		return brokenProber{errors.New("exec check has neither command nor shell")}
+	case config.TypeHTTP:
+		p, err := newHTTPProber(c)
+		if err != nil {
+			return brokenProber{err}
+		}
+		return p
+	case config.TypeTCP:
+		if c.Address == "" {
+			return brokenProber{errors.New("tcp check has no address")}
+		}
+		return tcpProber{address: c.Address}
+	case config.TypeFile:
+		if c.Path == "" {
+			return brokenProber{errors.New("file check has no path")}
+		}
+		return fileProber{path: c.Path, absent: c.Absent}
+	case config.TypeCloudInit:
+		return cloudInitProber{root: c.Root}
 	case config.TypeSignal:
 		if !ValidSignalName(c.Signal) {
 			return brokenProber{fmt.Errorf("signal check: bad signal name %q", c.Signal)}
