@@ -19,11 +19,23 @@ const safePath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 // execProber runs a drop-in script or an exec check's argv.
 type execProber struct {
-	argv []string // an exec check's command, or shellArgv(shell)
+	script   string   // a drop-in script's path; argv is derived from it
+	insecure bool     // for a script: skip the owner and mode rules
+	argv     []string // an exec check's command, or shellArgv(shell)
 }
 
 func (e *execProber) probe(ctx context.Context, a attempt) outcome {
 	argv := e.argv
+	if e.script != "" {
+		// The file may have been replaced since the directory was read.
+		if why := scriptProblem(e.script, e.insecure); why != "" {
+			return outcome{kind: refuse, err: errors.New(why)}
+		}
+		var err error
+		if argv, err = scriptArgv(e.script); err != nil {
+			return outcome{kind: refuse, err: err}
+		}
+	}
 	prog, err := lookPath(argv[0])
 	if err != nil {
 		return outcome{kind: notYet, err: err}

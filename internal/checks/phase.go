@@ -182,7 +182,8 @@ func (p *Phase) specs(checks []config.Check) ([]spec, []string) {
 	for _, c := range checks {
 		specs = append(specs, spec{check: c})
 	}
-	var problems []string
+	scripts, problems := scanScripts(p.cfg.ScriptsDir, p.cfg, p.opts.Insecure, p.log)
+	specs = append(specs, scripts...)
 	firstSource := map[string]string{}
 	for i := range specs {
 		s := &specs[i]

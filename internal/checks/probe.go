@@ -61,6 +61,9 @@ func (b brokenProber) probe(context.Context, attempt) outcome {
 // newProber builds the prober for a spec whose defaults are filled.
 func newProber(s spec, opts Options) prober {
 	c := s.check
+	if s.script != "" {
+		return &execProber{script: s.script, insecure: opts.Insecure}
+	}
 	switch c.Type {
 	case config.TypeExec:
 		switch {
