@@ -1,0 +1,368 @@
+package asclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	as "github.com/huaweicloud/huaweicloud-sdk-go-v3/services/as/v1"
+	"github.com/huaweicloud/huaweicloud-sdk-go-v3/services/as/v1/model"
+)
+
+// Operation names, as errors and logs show them.
+const (
+	opListHanging   = "list hanging hooks"
+	opCallback      = "lifecycle callback"
+	opShowHook      = "show hook"
+	opListHooks     = "list hooks"
+	opListGroups    = "list scaling groups"
+	opListInstances = "list group instances"
+)
+
+// Hook types and results, as AS spells them.
+const (
+	HookLaunch    = "INSTANCE_LAUNCHING"
+	HookTerminate = "INSTANCE_TERMINATING"
+	StatusHanging = "HANGING"
+)
+
+// Result is a lifecycle callback result.
+type Result string
+
+// The callback results.
+const (
+	Continue Result = "CONTINUE" // let the launch or termination go on
+	Abandon  Result = "ABANDON"  // launch: remove the instance; terminate: skip the other hooks
+	Extend   Result = "EXTEND"   // keep waiting: AS moves the hook's timeout forward (one hour on Huawei Cloud)
+)
+
+// HeldHook is one hook that holds an instance now (lifecycle_hook_status
+// HANGING).
+type HeldHook struct {
+	GroupID       string
+	InstanceID    string
+	HookName      string
+	ActionKey     string // lifecycle_action_key, for the callback
+	DefaultResult string // what AS does at the timeout: CONTINUE or ABANDON
+	// TimeoutRaw is the "timeout" field as AS sent it. Use Deadline to read it.
+	TimeoutRaw string
+}
+
+// Deadline parses TimeoutRaw (see ParseTimeout). An error means AS sent a
+// time we cannot read: the hook has a deadline we do not know, which the
+// engine must treat as such, never as "no deadline".
+func (h HeldHook) Deadline() (time.Time, error) {
+	t, err := ParseTimeout(h.TimeoutRaw)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("hook %s on instance %s: %w", h.HookName, h.InstanceID, err)
+	}
+	return t, nil
+}
+
+// ParseTimeout reads a hook's timeout leniently: the documented
+// YYYY-MM-DDThh:mm:ssZ, with fractional seconds, with a numeric offset, with
+// a space instead of T, or without a zone (taken as UTC). Anything else,
+// including an empty string, is an error.
+func ParseTimeout(s string) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return time.Time{}, errors.New("AS sent an empty hook timeout")
+	}
+	layouts := []string{
+		time.RFC3339Nano,                     // 2016-11-15T06:43:41Z, .123Z, +08:00
+		"2006-01-02T15:04:05.999999999Z0700", // +0800
+		"2006-01-02T15:04:05.999999999",      // no zone: UTC
+		"2006-01-02 15:04:05.999999999Z07:00",
+		"2006-01-02 15:04:05.999999999Z0700",
+		"2006-01-02 15:04:05.999999999",
+	}
+	for _, l := range layouts {
+		if t, err := time.ParseInLocation(l, s, time.UTC); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("cannot parse hook timeout %q (want YYYY-MM-DDThh:mm:ssZ)", s)
+}
+
+// HeldHooks lists the hooks that hold instanceID in groupID now. Records of
+// hooks already answered (CONTINUE, ABANDON) are left out: AS may list them
+// for a while. An empty instanceID lists every held instance of the group.
+func (c *Client) HeldHooks(ctx context.Context, groupID, instanceID string) ([]HeldHook, error) {
+	var out []HeldHook
+	err := c.call(ctx, opListHanging, func(ac *as.AsClient) error {
+		req := &model.ListHookInstancesRequest{ScalingGroupId: groupID}
+		if instanceID != "" {
+			req.InstanceId = &instanceID
+		}
+		resp, err := ac.ListHookInstances(req)
+		if err != nil {
+			return err
+		}
+		out = out[:0]
+		if resp.InstanceHangingInfo == nil {
+			return nil
+		}
+		for _, r := range *resp.InstanceHangingInfo {
+			if r.LifecycleHookStatus == nil || r.LifecycleHookStatus.Value() != StatusHanging {
+				continue
+			}
+			h := HeldHook{
+				GroupID:       deref(r.ScalingGroupId),
+				InstanceID:    deref(r.InstanceId),
+				HookName:      deref(r.LifecycleHookName),
+				ActionKey:     deref(r.LifecycleActionKey),
+				DefaultResult: deref(r.DefaultResult),
+				TimeoutRaw:    deref(r.Timeout),
+			}
+			if h.GroupID == "" {
+				h.GroupID = groupID
+			}
+			if instanceID != "" && h.InstanceID != "" && h.InstanceID != instanceID {
+				continue // not ours, whatever the filter did
+			}
+			out = append(out, h)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Hook is a lifecycle hook's definition.
+type Hook struct {
+	Name           string
+	Type           string // HookLaunch or HookTerminate
+	DefaultResult  string // CONTINUE or ABANDON
+	DefaultTimeout time.Duration
+}
+
+// ShowHook returns one hook of groupID.
+func (c *Client) ShowHook(ctx context.Context, groupID, name string) (Hook, error) {
+	var h Hook
+	err := c.call(ctx, opShowHook, func(ac *as.AsClient) error {
+		resp, err := ac.ShowLifeCycleHook(&model.ShowLifeCycleHookRequest{ScalingGroupId: groupID, LifecycleHookName: name})
+		if err != nil {
+			return err
+		}
+		h = Hook{Name: deref(resp.LifecycleHookName)}
+		if resp.LifecycleHookType != nil {
+			h.Type = resp.LifecycleHookType.Value()
+		}
+		if resp.DefaultResult != nil {
+			h.DefaultResult = resp.DefaultResult.Value()
+		}
+		if resp.DefaultTimeout != nil {
+			h.DefaultTimeout = time.Duration(*resp.DefaultTimeout) * time.Second
+		}
+		if h.Name == "" {
+			h.Name = name
+		}
+		return nil
+	})
+	return h, err
+}
+
+// ListHooks returns every lifecycle hook of groupID.
+func (c *Client) ListHooks(ctx context.Context, groupID string) ([]Hook, error) {
+	var out []Hook
+	err := c.call(ctx, opListHooks, func(ac *as.AsClient) error {
+		resp, err := ac.ListLifeCycleHooks(&model.ListLifeCycleHooksRequest{ScalingGroupId: groupID})
+		if err != nil {
+			return err
+		}
+		out = out[:0]
+		if resp.LifecycleHooks == nil {
+			return nil
+		}
+		for _, r := range *resp.LifecycleHooks {
+			h := Hook{Name: deref(r.LifecycleHookName)}
+			if r.LifecycleHookType != nil {
+				h.Type = r.LifecycleHookType.Value()
+			}
+			if r.DefaultResult != nil {
+				h.DefaultResult = r.DefaultResult.Value()
+			}
+			if r.DefaultTimeout != nil {
+				h.DefaultTimeout = time.Duration(*r.DefaultTimeout) * time.Second
+			}
+			out = append(out, h)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Callback answers a hook. It names the hook by ActionKey when set, else by
+// InstanceID and HookName.
+type Callback struct {
+	GroupID    string
+	ActionKey  string
+	InstanceID string
+	HookName   string
+	Result     Result
+}
+
+// Callback sends cb. AS.7042 (IsNoLongerHeld) means the hook no longer holds
+// the instance. A callback is retried like any call; if its first answer was
+// lost on the way, the retry may see AS.7042 although the first attempt took
+// effect (Error.Attempts > 1 tells).
+func (c *Client) Callback(ctx context.Context, cb Callback) error {
+	res, err := callbackResult(cb.Result)
+	if err != nil {
+		return &Error{Op: opCallback, Kind: KindFinal, Err: err}
+	}
+	opt := &model.CallbackLifeCycleHookOption{LifecycleActionResult: res}
+	switch {
+	case cb.ActionKey != "":
+		opt.LifecycleActionKey = &cb.ActionKey
+	case cb.InstanceID != "" && cb.HookName != "":
+		opt.InstanceId, opt.LifecycleHookName = &cb.InstanceID, &cb.HookName
+	default:
+		return &Error{Op: opCallback, Kind: KindFinal, Err: errors.New("callback needs an action key, or an instance ID and a hook name")}
+	}
+	return c.call(ctx, opCallback, func(ac *as.AsClient) error {
+		_, err := ac.AttachCallbackInstanceLifeCycleHook(&model.AttachCallbackInstanceLifeCycleHookRequest{
+			ScalingGroupId: cb.GroupID, Body: opt,
+		})
+		return err
+	})
+}
+
+func callbackResult(r Result) (model.CallbackLifeCycleHookOptionLifecycleActionResult, error) {
+	e := model.GetCallbackLifeCycleHookOptionLifecycleActionResultEnum()
+	switch r {
+	case Continue:
+		return e.CONTINUE, nil
+	case Abandon:
+		return e.ABANDON, nil
+	case Extend:
+		return e.EXTEND, nil
+	}
+	return e.CONTINUE, fmt.Errorf("unknown callback result %q (want CONTINUE, ABANDON or EXTEND)", r)
+}
+
+// Group is a scaling group.
+type Group struct {
+	ID, Name, Status string
+}
+
+// pageSize is the most AS returns per page for groups and instances.
+const pageSize = 100
+
+// ListGroups returns every scaling group of the project, page by page.
+func (c *Client) ListGroups(ctx context.Context) ([]Group, error) {
+	var out []Group
+	for start := int32(0); ; {
+		var page []Group
+		var total int32 = -1
+		err := c.call(ctx, opListGroups, func(ac *as.AsClient) error {
+			limit := int32(pageSize)
+			resp, err := ac.ListScalingGroups(&model.ListScalingGroupsRequest{StartNumber: &start, Limit: &limit})
+			if err != nil {
+				return err
+			}
+			page = page[:0]
+			if resp.TotalNumber != nil {
+				total = *resp.TotalNumber
+			}
+			if resp.ScalingGroups != nil {
+				for _, g := range *resp.ScalingGroups {
+					gr := Group{ID: deref(g.ScalingGroupId), Name: deref(g.ScalingGroupName)}
+					if g.ScalingGroupStatus != nil {
+						gr.Status = g.ScalingGroupStatus.Value()
+					}
+					page = append(page, gr)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page...)
+		start += int32(len(page))
+		if len(page) == 0 || (total >= 0 && start >= total) || (total < 0 && len(page) < pageSize) {
+			return out, nil
+		}
+	}
+}
+
+// Instance is an instance of a scaling group.
+type Instance struct {
+	ID, Name, GroupID string
+	LifecycleState    string // INSERVICE, PENDING_WAIT, REMOVING_WAIT, ...
+	HealthStatus      string
+}
+
+// ListInstances returns every instance of groupID, page by page.
+func (c *Client) ListInstances(ctx context.Context, groupID string) ([]Instance, error) {
+	var out []Instance
+	err := c.eachInstance(ctx, groupID, func(in Instance) bool { out = append(out, in); return true })
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// eachInstance calls f for every instance of groupID until f returns false.
+func (c *Client) eachInstance(ctx context.Context, groupID string, f func(Instance) bool) error {
+	for start := int32(0); ; {
+		var page []Instance
+		var total int32 = -1
+		err := c.call(ctx, opListInstances, func(ac *as.AsClient) error {
+			limit := int32(pageSize)
+			resp, err := ac.ListScalingInstances(&model.ListScalingInstancesRequest{
+				ScalingGroupId: groupID, StartNumber: &start, Limit: &limit,
+			})
+			if err != nil {
+				return err
+			}
+			page = page[:0]
+			if resp.TotalNumber != nil {
+				total = *resp.TotalNumber
+			}
+			if resp.ScalingGroupInstances != nil {
+				for _, r := range *resp.ScalingGroupInstances {
+					in := Instance{ID: deref(r.InstanceId), Name: deref(r.InstanceName), GroupID: deref(r.ScalingGroupId)}
+					if in.GroupID == "" {
+						in.GroupID = groupID
+					}
+					if r.LifeCycleState != nil {
+						in.LifecycleState = r.LifeCycleState.Value()
+					}
+					if r.HealthStatus != nil {
+						in.HealthStatus = r.HealthStatus.Value()
+					}
+					page = append(page, in)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, in := range page {
+			if !f(in) {
+				return nil
+			}
+		}
+		start += int32(len(page))
+		if len(page) == 0 || (total >= 0 && start >= total) || (total < 0 && len(page) < pageSize) {
+			return nil
+		}
+	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
