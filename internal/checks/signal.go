@@ -56,7 +56,7 @@ func ValidSignalName(name string) bool {
 // that wait for it. Raising a raised signal keeps its first time.
 func (b *SignalBoard) Raise(name string) error {
 	if !ValidSignalName(name) {
-		return fmt.Errorf("signal name %q: want 1 to %d of A-Z a-z 0-9 _ - .", name, maxSignalName)
+		return fmt.Errorf("signal name %q: want 1 to %d of the characters A-Z a-z 0-9 . _ -", name, maxSignalName)
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
