@@ -74,6 +74,7 @@ type Phase struct {
 	clock clockwork.Clock
 	log   zerolog.Logger
 
+	follow   *follow    // set by FromConfig: what Run watches and reloads
 	reloadMu sync.Mutex // serializes Reload's directory scans
 	poke     chan struct{}
 	wg       sync.WaitGroup // the runners' goroutines of the current run
@@ -94,6 +95,13 @@ type Phase struct {
 // (phase.Checks is not read, so the caller decides the merge). The
 // directory is read now; Reload reads it again.
 func NewPhase(name string, phase config.Phase, checks []config.Check, opts Options) *Phase {
+	p := newPhase(name, phase, opts)
+	p.Reload(checks)
+	return p
+}
+
+// newPhase fills defaults and returns a phase without checks.
+func newPhase(name string, phase config.Phase, opts Options) *Phase {
 	if opts.Clock == nil {
 		opts.Clock = clockwork.NewRealClock()
 	}
@@ -118,7 +126,6 @@ func NewPhase(name string, phase config.Phase, checks []config.Check, opts Optio
 		poke:  make(chan struct{}, 1),
 		state: Pending,
 	}
-	p.Reload(checks)
 	return p
 }
 
@@ -128,9 +135,18 @@ func NewPhase(name string, phase config.Phase, checks []config.Check, opts Optio
 // and leaves it; a changed one starts afresh once its old run has ended. It
 // is safe to call at any time, from any goroutine.
 func (p *Phase) Reload(checks []config.Check) {
+	p.reload(checks, nil)
+}
+
+// reload is Reload with errors from loading the checks (bad YAML drop-ins),
+// which join the status's problems.
+func (p *Phase) reload(checks []config.Check, loadErrs []error) {
 	p.reloadMu.Lock()
 	defer p.reloadMu.Unlock()
 	specs, problems := p.specs(checks)
+	for _, err := range loadErrs {
+		problems = append(problems, err.Error())
+	}
 
 	p.mu.Lock()
 	old := make(map[string]*runner, len(p.runners))
@@ -293,6 +309,17 @@ func (p *Phase) Run(ctx context.Context) Verdict {
 	p.begin(runCtx)
 	p.mu.Unlock()
 	p.log.Info().Str("mode", string(p.cfg.Mode)).Dur("max_wait", p.cfg.MaxWait.D()).Msg("phase started")
+	if p.follow != nil {
+		// Watch first, then read again: nothing can change unseen between
+		// NewPhase and now, or between the read and the watch.
+		watched, err := Watch(runCtx, p.log, p.refresh, p.follow.dirs...)
+		if err != nil {
+			p.log.Error().Err(err).Msg("cannot watch the drop-in directories; checks added now are not picked up")
+		} else {
+			defer func() { <-watched }()
+		}
+		p.refresh()
+	}
 
 	var budget <-chan time.Time
 	if p.cfg.MaxWait > 0 {
