@@ -38,6 +38,7 @@ type cmdIO struct {
 // commands lists the subcommands in the order `asagent help` prints them.
 func commands() []command {
 	return []command{
+		{"checks", "run a phase's checks on this machine, without the cloud, and print the verdict", runChecks},
 		{"validate", "check a configuration file and its drop-ins; print every problem", runValidate},
 		{"version", "print the version, commit and Go version", runVersion},
 		{"help", "print this help, or a command's with `help CMD`", nil},

@@ -45,8 +45,8 @@
 //   - Environment: only ASAGENT_PHASE (launch or terminate),
 //     ASAGENT_INSTANCE_ID, ASAGENT_SCALING_GROUP_ID, ASAGENT_HOOK_NAMES
 //     (comma-separated), ASAGENT_DEADLINE (RFC 3339 UTC, when the hook
-//     currently times out; it moves after each EXTEND and is empty when no
-//     hook holds the instance), ASAGENT_ATTEMPT (1 for the first attempt of
+//     currently times out; it moves after each EXTEND; in `asagent checks`
+//     it is the end of max_wait), ASAGENT_ATTEMPT (1 for the first attempt of
 //     this check), PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin,
 //     and HOME, LANG, LC_ALL and TZ when the agent has them. Nothing else of
 //     the agent's environment is passed on: it may hold cloud credentials.

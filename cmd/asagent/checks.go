@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/asagent/asagent/internal/checks"
+	"github.com/asagent/asagent/internal/config"
+)
+
+// tableOutputWidth bounds the "last output" column so that a table row
+// fits a terminal line; `asagent status` has the whole output.
+const tableOutputWidth = 72
+
+// runChecks is `asagent checks`: a dry run of one phase's checks on this
+// machine, with no cloud at all. It exits 0 when the agent would answer
+// CONTINUE, 1 when it would not (or has not decided), 78 on a bad config.
+func runChecks(ctx context.Context, cio cmdIO, args []string) int {
+	fs := newFlags(cio, "checks", "--phase launch|terminate [--once] [--config FILE]")
+	phase := fs.String("phase", "", "the phase whose checks run: launch or terminate")
+	once := fs.Bool("once", false, "one attempt of each check, then the verdict (default: until the phase decides or max_wait passes)")
+	path := addConfigFlag(fs)
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	if *phase != checks.PhaseLaunch && *phase != checks.PhaseTerminate {
+		fmt.Fprintf(cio.stderr, "asagent checks: --phase must be launch or terminate, not %q\n", *phase)
+		fs.Usage()
+		return exitUsage
+	}
+	cfg, code, ok := loadConfig(cio, *path)
+	if !ok {
+		return code
+	}
+	ph, _ := checks.PhaseConfig(cfg, *phase)
+	// Checks log from several goroutines; stderr may be a plain buffer.
+	log := zerolog.New(zerolog.SyncWriter(zerolog.ConsoleWriter{Out: cio.stderr, NoColor: true, TimeFormat: "15:04:05"})).
+		With().Timestamp().Logger().Level(zerolog.InfoLevel)
+	// No hook holds the instance: the deadline scripts see is the end of
+	// the phase's budget.
+	deadline := time.Now().Add(ph.MaxWait.D())
+	env := func() checks.Env {
+		return checks.Env{Phase: *phase, InstanceID: cfg.Cloud.InstanceID, GroupID: cfg.Cloud.ScalingGroupID, Deadline: deadline}
+	}
+	p, _ := checks.FromConfig(cfg, *phase, checks.Options{Log: log, Env: env})
+	var v checks.Verdict
+	if *once {
+		v = p.RunOnce(ctx)
+	} else {
+		v = p.Run(ctx)
+	}
+	st := p.Status()
+	printChecks(cio.stdout, st)
+	res, decided := v.Result(ph.OnFailure)
+	answer := "no answer yet"
+	switch {
+	case v.State == checks.Failed:
+		answer = "on_failure " + string(res)
+	case decided:
+		answer = string(res)
+	}
+	fmt.Fprintf(cio.stdout, "\n%s: %s: %s -> %s\n", *phase, v.State, v.Reason, answer)
+	if decided && res == config.Continue {
+		return exitOK
+	}
+	return exitFailed
+}
+
+// printChecks prints the status as a table, then the load's problems.
+func printChecks(w io.Writer, st checks.PhaseStatus) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "CHECK\tTYPE\tSTATE\tATTEMPTS\tDURATION\tLAST OUTPUT")
+	for _, c := range st.Checks {
+		dur := "-"
+		switch {
+		case c.Attempts == 0:
+		case c.LastDuration < time.Millisecond:
+			dur = "<1ms"
+		default:
+			dur = c.LastDuration.Round(time.Millisecond).String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, c.Type, c.State, strconv.Itoa(c.Attempts), dur, lastOutput(c))
+	}
+	_ = tw.Flush()
+	for _, p := range st.Problems {
+		fmt.Fprintf(w, "problem: %s\n", p)
+	}
+}
+
+// lastOutput is one line for the table: why the check has not passed (if
+// it has not), then the last line it printed.
+func lastOutput(c checks.CheckStatus) string {
+	out := strings.TrimSpace(c.LastOutput)
+	if i := strings.LastIndexByte(out, '\n'); i >= 0 {
+		out = strings.TrimSpace(out[i+1:])
+	}
+	if c.State != checks.Passed && c.LastError != "" {
+		if out != "" {
+			out = c.LastError + ": " + out
+		} else {
+			out = c.LastError
+		}
+	}
+	out = strings.ReplaceAll(out, "\t", " ")
+	if r := []rune(out); len(r) > tableOutputWidth {
+		out = string(r[:tableOutputWidth-1]) + "…"
+	}
+	return out
+}
