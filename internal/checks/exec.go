@@ -119,5 +119,5 @@ func lookPathIn(file, pathList string, isExec func(fs.FileInfo) bool) (string, e
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("%s: %w in PATH=%s", file, exec.ErrNotFound, pathList)
+	return "", fmt.Errorf("%s: not found in PATH=%s: %w", file, pathList, exec.ErrNotFound)
 }

@@ -244,3 +244,17 @@ func TestBackgroundChildHoldingOutput(t *testing.T) {
 		t.Errorf("last output = %q", got)
 	}
 }
+
+// An exec check runs its argv without a shell, looking the program up in
+// the scripts' PATH rather than the agent's; shell: runs through /bin/sh.
+func TestExecCommandAndShell(t *testing.T) {
+	t.Setenv("PATH", t.TempDir()) // the agent's own PATH must not matter
+	runProbeCases(t, []probeCase{
+		{name: "argv", check: config.Check{Type: config.TypeExec, Command: []string{"sh", "-c", "echo $0 $1", "x", "a b;c"}}, want: Passed, wantOut: "x a b;c"},
+		{name: "argv is not a shell line", check: config.Check{Type: config.TypeExec, Command: []string{"echo", "$HOME;", "exit", "3"}}, want: Passed, wantOut: "$HOME; exit 3"},
+		{name: "not in PATH", check: config.Check{Type: config.TypeExec, Command: []string{"asagent-no-such-program"}}, want: Pending, wantError: "asagent-no-such-program: not found in PATH=" + safePath},
+		{name: "shell", check: config.Check{Type: config.TypeExec, Shell: `test "$ASAGENT_PHASE" = launch && echo phase ok`}, want: Passed, wantOut: "phase ok"},
+		{name: "shell gives up", check: config.Check{Type: config.TypeExec, Shell: "exit 100"}, want: Failed, wantError: "exit 100: gave up"},
+		{name: "both", check: config.Check{Type: config.TypeExec, Shell: "true", Command: []string{"true"}}, want: Failed, wantError: "both command and shell"},
+	})
+}

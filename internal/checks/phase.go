@@ -66,7 +66,8 @@ type runner struct {
 // max_wait (none when max_wait is 0) and each check holds one timer while it
 // sleeps through its initial_delay or interval; a check running an attempt,
 // or waiting for its turn in sequential mode, holds none. So with n checks
-// sleeping, BlockUntilContext(ctx, n+1) before Advance.
+// sleeping, BlockUntilContext(ctx, n+1) before Advance. The drop-in watch
+// of a phase from FromConfig runs on real time and holds no clock timer.
 type Phase struct {
 	name  string
 	cfg   config.Phase
