@@ -296,9 +296,11 @@ func (p *Phase) kick() {
 }
 
 // Run runs the phase until every check has passed (Passed), one has failed
-// or max_wait is spent (Failed), or ctx ends (Pending). Every check's
-// process has ended when it returns. Each call starts afresh; calls must not
-// overlap.
+// or max_wait is spent (Failed), or ctx ends (Pending). max_wait counts
+// from the call on the phase's clock; 0 means no budget. To resume a phase
+// after a restart, pass a config.Phase whose MaxWait is what is left. Every
+// check's process has ended when it returns. Each call starts afresh; calls
+// must not overlap.
 func (p *Phase) Run(ctx context.Context) Verdict {
 	p.mu.Lock()
 	if p.running {
