@@ -14,14 +14,19 @@ const maxBody = 1 << 20
 // call is one request on its way through the pipeline: what was asked, what
 // the record will say, and where the answer goes.
 type call struct {
+	sim   *Sim
 	route Route
 	w     http.ResponseWriter
 	r     *http.Request
 	body  []byte // AS requests only: read once, for the signature and decoding
 	rec   Request
-	// answered is set by the writers, so the pipeline can tell whether a
-	// stage already answered.
-	answered bool
+	// recorded is set once the request is in the record. It is recorded
+	// just before the answer goes out, so that a client which has its
+	// answer finds its request in Requests().
+	recorded bool
+	// buffering is set while a malformed-body fault collects the real
+	// answer, which is not the one recorded.
+	buffering bool
 }
 
 // endpoint wraps a route's handler in the pipeline every request passes:
@@ -29,9 +34,9 @@ type call struct {
 // (throttle, authentication, project), then the handler, then the record.
 func (s *Sim) endpoint(route Route, h func(*call)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c := &call{route: route, w: w, r: r}
+		c := &call{sim: s, route: route, w: w, r: r}
 		c.rec = Request{Time: s.now(), Method: r.Method, Path: r.URL.Path, Route: route, GroupID: r.PathValue("group"), Hook: r.PathValue("hook")}
-		defer s.record(c)
+		defer s.record(c) // for requests that got no answer
 		s.Sweep()
 		if !s.injectFaults(c, h) {
 			return
@@ -108,8 +113,10 @@ func (c *call) gatewayError(status int, code, msg string) {
 }
 
 func (c *call) write(status int, body []byte) {
-	c.answered = true
 	c.rec.Status = status
+	if !c.buffering && c.sim != nil {
+		c.sim.record(c)
+	}
 	if body != nil {
 		c.w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	}

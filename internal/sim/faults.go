@@ -114,6 +114,7 @@ func (s *Sim) injectFaults(c *call, h func(*call)) bool {
 	c.rec.Fault = plan.kind
 	switch plan.kind {
 	case faultDrop:
+		s.record(c)
 		drop(c.w)
 		return false
 	case faultError:
@@ -146,9 +147,9 @@ func drop(w http.ResponseWriter) {
 func (s *Sim) serveMalformed(c *call, h func(*call)) {
 	real := c.w
 	buf := &bufferedWriter{header: http.Header{}}
-	c.w = buf
+	c.w, c.buffering = buf, true
 	s.serve(c, h)
-	c.w = real
+	c.w, c.buffering = real, false
 	c.rec.ErrorCode = "" // the client sees a 200, whatever the handler said
 	body := buf.body.Bytes()
 	body = body[:len(body)/2]

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -77,4 +78,16 @@ func (ts *testSim) getToken(t *testing.T, ttl string) string {
 		t.Fatalf("token PUT: %d %s", status, body)
 	}
 	return strings.TrimSpace(body)
+}
+
+// lockedWriter serializes writes and reads of a log buffer.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  *strings.Builder
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

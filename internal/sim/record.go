@@ -29,15 +29,15 @@ type Request struct {
 // Requests returns every request so far, oldest first (in the order they
 // were answered).
 func (s *Sim) Requests() []Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.recMu.Lock()
+	defer s.recMu.Unlock()
 	return slices.Clone(s.requests)
 }
 
 // RequestsTo returns the requests that took the route, oldest first.
 func (s *Sim) RequestsTo(route Route) []Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.recMu.Lock()
+	defer s.recMu.Unlock()
 	var out []Request
 	for _, r := range s.requests {
 		if r.Route == route {
@@ -47,12 +47,16 @@ func (s *Sim) RequestsTo(route Route) []Request {
 	return out
 }
 
-// record stores the finished request and logs it.
+// record logs the request and stores it, once.
 func (s *Sim) record(c *call) {
-	s.mu.Lock()
-	s.requests = append(s.requests, c.rec)
-	s.mu.Unlock()
+	if c.recorded {
+		return
+	}
+	c.recorded = true
 	s.logf("%s", c.rec.line())
+	s.recMu.Lock()
+	s.requests = append(s.requests, c.rec)
+	s.recMu.Unlock()
 }
 
 // line renders the request as one readable log line. It names no secret:

@@ -77,8 +77,13 @@ type Sim struct {
 	credLifetime   time.Duration
 	handler        http.Handler
 
+	// Lock order: mu, then recMu, then logMu. Handlers answer while
+	// holding mu, and answering records and logs the request.
 	logMu sync.Mutex
 	log   io.Writer
+
+	recMu    sync.Mutex
+	requests []Request
 
 	mu        sync.Mutex
 	project   string
@@ -93,7 +98,6 @@ type Sim struct {
 	creds     []*tempCredential // issued by securitykey, newest last
 	faults    map[Route]*faultState
 	throttle  throttle
-	requests  []Request
 	outcomes  []Outcome
 }
 
