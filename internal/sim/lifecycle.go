@@ -418,3 +418,27 @@ func newUUID() string {
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
+
+// GroupIDs returns the IDs of the scaling groups, in scenario order.
+func (s *Sim) GroupIDs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := make([]string, 0, len(s.groups))
+	for _, g := range s.groups {
+		ids = append(ids, g.id)
+	}
+	return ids
+}
+
+// GroupOf returns the ID of the group the instance is in; false when it is
+// in none (never added, abandoned or removed).
+func (s *Sim) GroupOf(instanceID string) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sweep()
+	g, _ := s.findInstance(instanceID)
+	if g == nil {
+		return "", false
+	}
+	return g.id, true
+}
