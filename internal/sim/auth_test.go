@@ -170,3 +170,42 @@ func TestLogHasNoSecrets(t *testing.T) {
 		}
 	}
 }
+
+// Through the whole pipeline, a signed path with a trailing slash reaches
+// the same route, an unknown AS path gets the gateway's APIG.0101, and an
+// IAM token instead of a signature is refused with 401.
+func TestGatewayEdges(t *testing.T) {
+	ts := newSDKSim(t)
+	base := "/autoscaling-api/v1/" + ts.ProjectID()
+	cases := []struct {
+		name       string
+		sc         signedCase
+		wantStatus int
+		wantBody   string
+	}{
+		{"trailing slash", signedCase{method: "GET", path: base + "/scaling_instance_hook/" + DefaultGroupID + "/list/"},
+			200, `"lifecycle_hook_status":"HANGING"`},
+		{"unknown AS path", signedCase{method: "GET", path: base + "/scaling_policy/x/list"}, 404, "APIG.0101"},
+		{"IAM token", signedCase{method: "GET", path: base + "/scaling_group", tamper: func(r *http.Request) {
+			r.Header.Del("Authorization")
+			r.Header.Set("X-Auth-Token", "an-iam-token")
+		}}, 401, "AS.0006"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req := signWithSDK(t, ts, ts.srv.URL, tc.sc)
+			if tc.sc.tamper != nil {
+				tc.sc.tamper(req)
+			}
+			resp, err := ts.srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tc.wantStatus || !strings.Contains(string(body), tc.wantBody) {
+				t.Errorf("got %d %s, want %d containing %s", resp.StatusCode, body, tc.wantStatus, tc.wantBody)
+			}
+		})
+	}
+}

@@ -32,7 +32,7 @@ func (ts *testSim) fake() *clockwork.FakeClock { return ts.Sim.clock.(*clockwork
 // asClient builds an SDK AS client for the simulator with explicit AK, SK,
 // optional security token and project: never empty ones, which would make
 // the SDK ask the real metadata service or IAM.
-func (ts *testSim) asClient(t *testing.T, ak, sk, token, project string) *as.AsClient {
+func (ts *testSim) asClient(t testing.TB, ak, sk, token, project string) *as.AsClient {
 	t.Helper()
 	b := basic.NewCredentialsBuilder().WithAk(ak).WithSk(sk).WithProjectId(project)
 	if token != "" {
