@@ -88,7 +88,7 @@ func (e *Error) Error() string {
 	case e.Status != 0:
 		fmt.Fprintf(&b, "HTTP %d: %s", e.Status, e.Message)
 	case e.Err != nil:
-		b.WriteString(e.Err.Error())
+		b.WriteString(errorText(e.Err))
 	default:
 		b.WriteString(e.Message)
 	}
@@ -149,6 +149,20 @@ func ErrorCode(err error) string {
 		return e.Code
 	}
 	return ""
+}
+
+// errorText is err's message without url.Error's method and URL, which
+// repeat what the operation name says (and make messages long).
+func errorText(err error) string {
+	var cte *callTimeoutError
+	if errors.As(err, &cte) {
+		return cte.Error()
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err.Error()
+	}
+	return err.Error()
 }
 
 // credentialsError wraps a failure to get credentials before a call. final
@@ -223,13 +237,6 @@ func classify(op string, err error) *Error {
 		}
 	case isTransport(err):
 		e.Kind = KindRetryable
-	}
-	if e.Err != nil {
-		// Drop url.Error's method and URL: the op names the call already.
-		var ue *url.Error
-		if errors.As(e.Err, &ue) && e.Status == 0 {
-			e.Err = fmt.Errorf("%w", ue.Err)
-		}
 	}
 	return e
 }

@@ -1,0 +1,179 @@
+package asclient
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// How a scaling group was found, as Discovery.Source reports it.
+const (
+	FoundByConfig = "config"     // cloud.scaling_group_id
+	FoundByCache  = "cache"      // a cache file written by an earlier discovery, checked again
+	FoundBySearch = "discovered" // listing the project's groups and their instances
+)
+
+// DiscoverOptions say what to look for.
+type DiscoverOptions struct {
+	InstanceID string
+	// GroupID, when set (cloud.scaling_group_id), wins: no lookup is made.
+	GroupID string
+	// CacheFile keeps the answer between runs (in the state directory); ""
+	// disables the cache. A cached group is checked before it is trusted.
+	CacheFile string
+}
+
+// Discovery is the scaling group that holds the instance.
+type Discovery struct {
+	GroupID   string
+	GroupName string // "" when it came from config
+	Source    string // FoundByConfig, FoundByCache or FoundBySearch
+}
+
+// NotInGroupError says the instance is in none of the project's groups.
+type NotInGroupError struct {
+	InstanceID, ProjectID string
+	GroupsSearched        int
+}
+
+func (e *NotInGroupError) Error() string {
+	return fmt.Sprintf("instance %s is in no scaling group of project %s (searched %d groups); "+
+		"if it should be, set cloud.scaling_group_id", e.InstanceID, e.ProjectID, e.GroupsSearched)
+}
+
+// groupCache is the cache file's content. Project and instance are kept so
+// that a file baked into an image, or copied to another instance, is not
+// believed.
+type groupCache struct {
+	ProjectID    string    `json:"project_id"`
+	InstanceID   string    `json:"instance_id"`
+	GroupID      string    `json:"scaling_group_id"`
+	GroupName    string    `json:"scaling_group_name,omitempty"`
+	DiscoveredAt time.Time `json:"discovered_at"`
+}
+
+// DiscoverGroup finds the scaling group of opts.InstanceID: the configured
+// group if any; else the cached one if the group still exists and still lists
+// the instance; else by listing the project's groups and their instances
+// until the instance turns up (then the cache is written). An instance in no
+// group gives *NotInGroupError.
+func (c *Client) DiscoverGroup(ctx context.Context, opts DiscoverOptions) (Discovery, error) {
+	if opts.GroupID != "" {
+		return Discovery{GroupID: opts.GroupID, Source: FoundByConfig}, nil
+	}
+	if opts.InstanceID == "" {
+		return Discovery{}, errors.New("group discovery needs the instance ID")
+	}
+	if d, ok := c.checkCache(ctx, opts); ok {
+		return d, nil
+	} else if ctx.Err() != nil {
+		return Discovery{}, ctx.Err()
+	}
+	groups, err := c.ListGroups(ctx)
+	if err != nil {
+		return Discovery{}, err
+	}
+	for _, g := range groups {
+		found, err := c.groupHas(ctx, g.ID, opts.InstanceID)
+		if IsNotFound(err) {
+			continue // deleted while we looked
+		}
+		if err != nil {
+			return Discovery{}, err
+		}
+		if found {
+			d := Discovery{GroupID: g.ID, GroupName: g.Name, Source: FoundBySearch}
+			c.writeCache(opts, d)
+			return d, nil
+		}
+	}
+	return Discovery{}, &NotInGroupError{InstanceID: opts.InstanceID, ProjectID: c.projectID, GroupsSearched: len(groups)}
+}
+
+// groupHas reports whether groupID lists instanceID.
+func (c *Client) groupHas(ctx context.Context, groupID, instanceID string) (bool, error) {
+	found := false
+	err := c.eachInstance(ctx, groupID, func(in Instance) bool {
+		found = in.ID == instanceID
+		return !found
+	})
+	return found, err
+}
+
+// checkCache returns the cached group if it is for this project and
+// instance and AS still lists the instance in it.
+func (c *Client) checkCache(ctx context.Context, opts DiscoverOptions) (Discovery, bool) {
+	if opts.CacheFile == "" {
+		return Discovery{}, false
+	}
+	data, err := os.ReadFile(opts.CacheFile)
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			c.log.Warn().Err(err).Str("file", opts.CacheFile).Msg("cannot read the scaling group cache; discovering again")
+		}
+		return Discovery{}, false
+	}
+	var gc groupCache
+	if err := json.Unmarshal(data, &gc); err != nil || gc.GroupID == "" {
+		c.log.Warn().Str("file", opts.CacheFile).Msg("scaling group cache is malformed; discovering again")
+		return Discovery{}, false
+	}
+	if gc.ProjectID != c.projectID || gc.InstanceID != opts.InstanceID {
+		c.log.Info().Str("file", opts.CacheFile).Msg("scaling group cache is for another instance or project; discovering again")
+		return Discovery{}, false
+	}
+	found, err := c.groupHas(ctx, gc.GroupID, opts.InstanceID)
+	switch {
+	case err != nil && !IsNotFound(err):
+		c.log.Warn().Err(err).Str("scaling_group_id", gc.GroupID).Msg("cannot check the cached scaling group; discovering again")
+		return Discovery{}, false
+	case err != nil || !found:
+		c.log.Info().Str("scaling_group_id", gc.GroupID).Msg("cached scaling group no longer holds this instance; discovering again")
+		return Discovery{}, false
+	}
+	return Discovery{GroupID: gc.GroupID, GroupName: gc.GroupName, Source: FoundByCache}, true
+}
+
+// writeCache stores d atomically (a reader never sees half a file). A
+// failure only costs a discovery next time, so it is logged, not returned.
+func (c *Client) writeCache(opts DiscoverOptions, d Discovery) {
+	if opts.CacheFile == "" {
+		return
+	}
+	data, _ := json.MarshalIndent(groupCache{
+		ProjectID: c.projectID, InstanceID: opts.InstanceID,
+		GroupID: d.GroupID, GroupName: d.GroupName, DiscoveredAt: c.clock.Now().UTC(),
+	}, "", "  ")
+	if err := writeFileAtomic(opts.CacheFile, append(data, '\n')); err != nil {
+		c.log.Warn().Err(err).Str("file", opts.CacheFile).Msg("cannot write the scaling group cache")
+	}
+}
+
+func writeFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // after a successful rename this fails harmlessly
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
