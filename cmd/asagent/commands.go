@@ -38,6 +38,7 @@ type cmdIO struct {
 // commands lists the subcommands in the order `asagent help` prints them.
 func commands() []command {
 	return []command{
+		{"identity", "show what the agent sees of this instance and whether the AS API answers", runIdentity},
 		{"checks", "run a phase's checks on this machine, without the cloud, and print the verdict", runChecks},
 		{"validate", "check a configuration file and its drop-ins; print every problem", runValidate},
 		{"sim", "run the local Huawei Cloud simulator: metadata service and AS API on one address", runSim},
