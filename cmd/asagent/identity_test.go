@@ -1,0 +1,161 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"github.com/rs/zerolog"
+
+	"github.com/asagent/asagent/internal/config"
+	"github.com/asagent/asagent/internal/sim"
+)
+
+// Permanent credentials the identity tests' simulator accepts.
+const (
+	idTestAK = "IDENTITYTESTAK000001"
+	idTestSK = "identity-test-secret-key-0123456789"
+)
+
+// identitySim starts a simulator on loopback and returns it with a config
+// pointing both the metadata service and AS at it.
+func identitySim(t *testing.T, sc *sim.Scenario) (*sim.Sim, *config.Config) {
+	t.Helper()
+	s, err := sim.New(sim.Options{AccessKey: idTestAK, SecretKey: idTestSK, Scenario: sc, Log: zerolog.NewTestWriter(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	cfg := config.Default()
+	cfg.Cloud.MetadataEndpoint = srv.URL
+	cfg.Cloud.ASEndpoint = srv.URL
+	cfg.StateDir = t.TempDir()
+	return s, cfg
+}
+
+// `asagent identity` shows everything a user setting up an image needs,
+// from whichever source, says how the group was found, exits 0 only when
+// all of it works, and never prints a secret.
+func TestIdentity(t *testing.T) {
+	noEnv := func(string) string { return "" }
+	staticEnv := func(k string) string {
+		return map[string]string{"HUAWEICLOUD_SDK_AK": idTestAK, "HUAWEICLOUD_SDK_SK": idTestSK}[k]
+	}
+	cases := []struct {
+		name     string
+		scenario *sim.Scenario
+		setup    func(*sim.Sim, *config.Config)
+		getenv   func(string) string
+		wantCode int
+		want     []string
+	}{
+		{
+			name: "agency credentials, discovered group", getenv: noEnv, wantCode: exitOK,
+			want: []string{
+				"instance:", sim.DefaultInstanceID + " (metadata service)",
+				sim.DefaultProjectID, sim.DefaultRegion, sim.DefaultZone,
+				"metadata securitykey, temporary, expires",
+				sim.DefaultGroupID + " " + sim.DefaultGroupName + " (found by discovered)",
+				"API list hooks:", "ok, 2 hooks", "API list hanging:", "ok, 1 holding this instance: launch-hook until",
+				"result:", "usable",
+			},
+		},
+		{
+			name: "static credentials from the environment", getenv: staticEnv, wantCode: exitOK,
+			want: []string{"(environment)", "IDEN****0001", "found by discovered", "usable"},
+		},
+		{
+			name: "static credentials and group from config", getenv: noEnv, wantCode: exitOK,
+			setup: func(_ *sim.Sim, c *config.Config) {
+				c.Cloud.Credentials = config.Credentials{AccessKey: idTestAK, SecretKey: idTestSK}
+				c.Cloud.ScalingGroupID = sim.DefaultGroupID
+			},
+			want: []string{"(config)", "found by config", "usable"},
+		},
+		{
+			name: "no agency", getenv: noEnv, wantCode: exitFailed,
+			setup: func(s *sim.Sim, _ *config.Config) { s.SetAgency(false) },
+			want:  []string{"credentials:", "FAILED", "bind an IAM agency", "NOT usable"},
+		},
+		{
+			name: "in no group", getenv: noEnv, wantCode: exitFailed,
+			setup: func(s *sim.Sim, _ *config.Config) { s.SetLocalInstance("stray-instance") },
+			want:  []string{"scaling group:", "instance stray-instance is in no scaling group of project " + sim.DefaultProjectID},
+		},
+		{
+			name: "wrong static key", getenv: noEnv, wantCode: exitFailed,
+			setup: func(_ *sim.Sim, c *config.Config) {
+				c.Cloud.Credentials = config.Credentials{AccessKey: idTestAK, SecretKey: "not-the-secret-key-at-all"}
+			},
+			want: []string{"FAILED", "HTTP 401", "check the access key and secret key"},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s, cfg := identitySim(t, tc.scenario)
+			if tc.setup != nil {
+				tc.setup(s, cfg)
+			}
+			var out, logs bytes.Buffer
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			code := identity(ctx, &out, cfg, tc.getenv, clockwork.NewRealClock(), zerolog.New(&logs))
+			t.Logf("output:\n%s", out.String())
+			if code != tc.wantCode {
+				t.Errorf("exit code = %d, want %d", code, tc.wantCode)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("output lacks %q", w)
+				}
+			}
+			for _, secret := range []string{idTestSK, "not-the-secret-key-at-all", "sim-sts-"} {
+				if strings.Contains(out.String()+logs.String(), secret) {
+					t.Errorf("a secret (%.8s...) was printed", secret)
+				}
+			}
+		})
+	}
+}
+
+// A second run finds the group in the cache that the first run wrote.
+func TestIdentityUsesCache(t *testing.T) {
+	_, cfg := identitySim(t, nil)
+	var out bytes.Buffer
+	ctx := context.Background()
+	for _, want := range []string{"found by discovered", "found by cache"} {
+		out.Reset()
+		if code := identity(ctx, &out, cfg, func(string) string { return "" }, clockwork.NewRealClock(), zerolog.Nop()); code != exitOK {
+			t.Fatalf("exit %d:\n%s", code, out.String())
+		}
+		if !strings.Contains(out.String(), want) {
+			t.Fatalf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if _, err := os.Stat(filepath.Join(cfg.StateDir, groupCacheFile)); err != nil {
+		t.Fatalf("cache file: %v", err)
+	}
+}
+
+// A configuration error exits 78 (EX_CONFIG), which systemd does not restart on.
+func TestIdentityConfigError(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "agent.yaml")
+	if err := os.WriteFile(path, []byte("cloud:\n  no_such_key: 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	code := dispatch(context.Background(), cmdIO{&stdout, &stderr}, []string{"identity", "--config", path})
+	if code != exitConfig {
+		t.Fatalf("exit %d, want %d; stderr:\n%s", code, exitConfig, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "no_such_key") {
+		t.Errorf("stderr does not name the bad key:\n%s", stderr.String())
+	}
+}
