@@ -228,7 +228,7 @@ func identity(ctx context.Context, out io.Writer, cfg *config.Config, getenv fun
 	if d.GroupName != "" {
 		name = " " + d.GroupName
 	}
-	line("scaling group", "%s%s (found by %s)", d.GroupID, name, d.Source)
+	line("scaling group", "%s%s (%s)", d.GroupID, name, foundHow(d.Source))
 
 	hooks, err := s.AS.ListHooks(ctx, d.GroupID)
 	if err != nil {
@@ -257,6 +257,19 @@ func identity(ctx context.Context, out io.Writer, cfg *config.Config, getenv fun
 		line("API list hanging", "ok, %d holding this instance%s", len(held), listSuffix(names))
 	}
 	return finish()
+}
+
+// foundHow says how discovery found the group, for people.
+func foundHow(source string) string {
+	switch source {
+	case asclient.FoundByConfig:
+		return "from cloud.scaling_group_id"
+	case asclient.FoundByCache:
+		return "from the cache, confirmed by AS"
+	case asclient.FoundBySearch:
+		return "discovered by listing the project's groups"
+	}
+	return source
 }
 
 func listSuffix(items []string) string {

@@ -62,14 +62,14 @@ func TestIdentity(t *testing.T) {
 				"instance:", sim.DefaultInstanceID + " (metadata service)",
 				sim.DefaultProjectID, sim.DefaultRegion, sim.DefaultZone,
 				"metadata securitykey, temporary, expires",
-				sim.DefaultGroupID + " " + sim.DefaultGroupName + " (found by discovered)",
+				sim.DefaultGroupID + " " + sim.DefaultGroupName + " (discovered by listing",
 				"API list hooks:", "ok, 2 hooks", "API list hanging:", "ok, 1 holding this instance: launch-hook until",
 				"result:", "usable",
 			},
 		},
 		{
 			name: "static credentials from the environment", getenv: staticEnv, wantCode: exitOK,
-			want: []string{"(environment)", "IDEN****0001", "found by discovered", "usable"},
+			want: []string{"(environment)", "IDEN****0001", "discovered by listing", "usable"},
 		},
 		{
 			name: "static credentials and group from config", getenv: noEnv, wantCode: exitOK,
@@ -77,7 +77,7 @@ func TestIdentity(t *testing.T) {
 				c.Cloud.Credentials = config.Credentials{AccessKey: idTestAK, SecretKey: idTestSK}
 				c.Cloud.ScalingGroupID = sim.DefaultGroupID
 			},
-			want: []string{"(config)", "found by config", "usable"},
+			want: []string{"(config)", "from cloud.scaling_group_id", "usable"},
 		},
 		{
 			name: "no agency", getenv: noEnv, wantCode: exitFailed,
@@ -130,7 +130,7 @@ func TestIdentityUsesCache(t *testing.T) {
 	_, cfg := identitySim(t, nil)
 	var out bytes.Buffer
 	ctx := context.Background()
-	for _, want := range []string{"found by discovered", "found by cache"} {
+	for _, want := range []string{"discovered by listing", "from the cache, confirmed by AS"} {
 		out.Reset()
 		if code := identity(ctx, &out, cfg, func(string) string { return "" }, clockwork.NewRealClock(), zerolog.Nop()); code != exitOK {
 			t.Fatalf("exit %d:\n%s", code, out.String())

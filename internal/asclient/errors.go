@@ -186,21 +186,34 @@ func (e *callTimeoutError) Error() string {
 }
 func (e *callTimeoutError) Unwrap() error { return e.err }
 
-// iamAction maps an operation to the IAM action it needs, for hints.
-var iamActions = map[string]string{
-	opListHanging:   "as:instanceHooks:list",
-	opCallback:      "as:instanceHooks:action",
-	opShowHook:      "as:lifecycleHooks:get",
-	opListHooks:     "as:lifecycleHooks:list",
-	opListGroups:    "as:groups:list",
-	opListInstances: "as:instances:list",
+// iamAction names the IAM action an operation needs, for hints.
+func iamAction(op string) string {
+	switch op {
+	case opListHanging:
+		return "as:instanceHooks:list"
+	case opCallback:
+		return "as:instanceHooks:action"
+	case opShowHook:
+		return "as:lifecycleHooks:get"
+	case opListHooks:
+		return "as:lifecycleHooks:list"
+	case opListGroups:
+		return "as:groups:list"
+	case opListInstances:
+		return "as:instances:list"
+	}
+	return ""
 }
 
-// Retryable service codes, whatever their HTTP status.
-var retryableCodes = map[string]bool{
-	"AS.0001":   true, // system error
-	"AS.0049":   true, // AS's call to IAM failed
-	"APIG.0308": true, // throttled by the API gateway
+// retryableCode reports service codes worth retrying, whatever their status.
+func retryableCode(code string) bool {
+	switch code {
+	case "AS.0001", // system error
+		"AS.0049",   // AS's call to IAM failed
+		"APIG.0308": // throttled by the API gateway
+		return true
+	}
+	return false
 }
 
 // classify turns whatever a call returned into an *Error.
@@ -248,14 +261,14 @@ func fromService(e *Error, sre *sdkerr.ServiceResponseError) {
 		e.Message = e.Message[:300] + "..."
 	}
 	e.Err = nil
-	action := iamActions[e.Op]
+	action := iamAction(e.Op)
 	switch {
 	case e.Status < 400:
 		// A success status whose body the SDK could not read: garbled or
 		// cut short on the way. Worth another try.
 		e.Kind = KindRetryable
 		e.Message = "malformed answer: " + e.Message
-	case retryableCodes[e.Code] || e.Status >= 500 || e.Status == http.StatusTooManyRequests:
+	case retryableCode(e.Code) || e.Status >= 500 || e.Status == http.StatusTooManyRequests:
 		e.Kind = KindRetryable
 	case e.Code == "AS.7042":
 		e.Kind = KindNoLongerHeld
