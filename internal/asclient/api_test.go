@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -125,6 +126,7 @@ func TestCredentialsRotateMidRun(t *testing.T) {
 		t.Errorf("%d securitykey fetches in 48 h, want a handful (they are cached)", n)
 	}
 	assertNoSecrets(t, e.logs.String(), e.creds.secrets())
+	e.wire.onlyHost(t, strings.TrimPrefix(e.srv.URL, "http://"))
 }
 
 // A 401 with temporary credentials (expired or revoked behind the agent's
@@ -323,6 +325,33 @@ func assertNoSecrets(t *testing.T, text string, secrets []string) {
 	for _, s := range secrets {
 		if s != "" && strings.Contains(text, s) {
 			t.Fatalf("secret %.4s... appears in logs or errors", s)
+		}
+	}
+}
+
+// BenchmarkHeldHooks measures one poll of the hanging list against the
+// simulator on loopback: building the per-call SDK client, signing, the
+// round trip and decoding.
+func BenchmarkHeldHooks(b *testing.B) {
+	s, err := sim.New(sim.Options{AccessKey: testAK, SecretKey: testSK})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	st, err := metadata.NewStatic(metadata.Credentials{AccessKey: testAK, SecretKey: testSK})
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := New(Options{Endpoint: srv.URL, ProjectID: s.ProjectID(), Credentials: st})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.HeldHooks(ctx, sim.DefaultGroupID, sim.DefaultInstanceID); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -176,12 +176,19 @@ func (r *recordingCredentials) secrets() []string {
 
 // recordingTransport records the access key of every signed request.
 type recordingTransport struct {
-	base http.RoundTripper
-	mu   sync.Mutex
-	aks  []string
+	base  http.RoundTripper
+	mu    sync.Mutex
+	aks   []string
+	hosts map[string]int
 }
 
 func (rt *recordingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	rt.mu.Lock()
+	if rt.hosts == nil {
+		rt.hosts = map[string]int{}
+	}
+	rt.hosts[r.URL.Host]++
+	rt.mu.Unlock()
 	auth := r.Header.Get("Authorization")
 	if _, rest, ok := strings.Cut(auth, "Access="); ok {
 		ak, _, _ := strings.Cut(rest, ",")
@@ -190,6 +197,18 @@ func (rt *recordingTransport) RoundTrip(r *http.Request) (*http.Response, error)
 		rt.mu.Unlock()
 	}
 	return rt.base.RoundTrip(r)
+}
+
+// onlyHost fails the test unless every request went to host.
+func (rt *recordingTransport) onlyHost(t *testing.T, host string) {
+	t.Helper()
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	for h, n := range rt.hosts {
+		if h != host {
+			t.Errorf("%d requests went to %s, not the configured endpoint %s", n, h, host)
+		}
+	}
 }
 
 func (rt *recordingTransport) accessKeys() []string {
