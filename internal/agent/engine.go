@@ -97,10 +97,10 @@ type Engine struct {
 	// alone changes state.
 	ctl chan ctlRequest
 
-	mu        sync.Mutex
-	status    control.Status
-	runner    Runner     // of the phase in progress, for status
-	curEnv    checks.Env // what scripts see; see env
+	mu     sync.Mutex
+	status control.Status
+	runner Runner     // of the phase in progress, for status
+	curEnv checks.Env // what scripts see; see env
 }
 
 // NewEngine returns an engine for the instance id. It does nothing until Run.

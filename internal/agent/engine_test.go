@@ -51,7 +51,7 @@ func TestLaunchGiveUpThenAbandon(t *testing.T) {
 func TestSlowReadinessIsExtendedHourly(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, nil)
-		h.cfg.Launch.MaxWait = h.cfg.Launch.MaxWait * 10 // 10 h budget
+		h.cfg.Launch.MaxWait = h.cfg.Launch.MaxWait * 10   // 10 h budget
 		h.cfg.Launch.Interval = h.cfg.Launch.Interval * 60 // a check every 5 minutes
 		ready := time.Now().Add(5*time.Hour + 17*time.Minute)
 		h.script(PhaseLaunch, "10-slow", `[ -e "`+h.dir+`/ready" ]`)
