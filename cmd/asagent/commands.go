@@ -38,6 +38,10 @@ type cmdIO struct {
 // commands lists the subcommands in the order `asagent help` prints them.
 func commands() []command {
 	return []command{
+		{"run", "run the agent (what the service runs)", runRun},
+		{"status", "show the running agent's phase, hooks and checks", runStatus},
+		{"signal", "tell the running agent: ready, drained, fail or extend", runSignal},
+		{"complete", "answer the current phase's hooks now (an operator's override)", runComplete},
 		{"identity", "show what the agent sees of this instance and whether the AS API answers", runIdentity},
 		{"checks", "run a phase's checks on this machine, without the cloud, and print the verdict", runChecks},
 		{"validate", "check a configuration file and its drop-ins; print every problem", runValidate},
@@ -103,17 +107,27 @@ func newFlags(cio cmdIO, name, synopsis string) *flag.FlagSet {
 
 // parseFlags parses args and turns the flag package's outcomes into exit
 // codes: ok is false when the caller should return code at once (0 after -h,
-// 2 after a usage error).
+// 2 after a usage error). Positional arguments are a usage error.
 func parseFlags(fs *flag.FlagSet, args []string) (code int, ok bool) {
+	if code, ok := parseFlagsAndArgs(fs, args); !ok {
+		return code, false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "asagent %s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		fs.Usage()
+		return exitUsage, false
+	}
+	return exitOK, true
+}
+
+// parseFlagsAndArgs is parseFlags for commands that take positional
+// arguments (fs.Args()).
+func parseFlagsAndArgs(fs *flag.FlagSet, args []string) (code int, ok bool) {
 	err := fs.Parse(args)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		return exitOK, false
 	case err != nil:
-		return exitUsage, false
-	case fs.NArg() > 0:
-		fmt.Fprintf(fs.Output(), "asagent %s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
-		fs.Usage()
 		return exitUsage, false
 	}
 	return exitOK, true

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -14,140 +13,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/asagent/asagent/internal/asclient"
+	"github.com/asagent/asagent/internal/cloud"
 	"github.com/asagent/asagent/internal/config"
-	"github.com/asagent/asagent/internal/metadata"
-	"github.com/asagent/asagent/internal/version"
 )
-
-// groupCacheFile is the scaling group cache's name inside state_dir.
-const groupCacheFile = "scaling-group.json"
-
-// Where a value came from, as `asagent identity` prints it.
-const (
-	fromConfig   = "config"
-	fromEnv      = "environment"
-	fromMetadata = "metadata service"
-	fromRegion   = "SDK region table"
-	fromAZ       = "derived from the availability zone"
-)
-
-// cloudSetup is everything the agent needs to talk to the cloud, with where
-// each part came from. The service command builds the same with newCloud.
-type cloudSetup struct {
-	InstanceID, ProjectID, Region, AZ     string
-	InstanceFrom, ProjectFrom, RegionFrom string
-	Metadata                              *metadata.Client
-	MetadataErr                           error // set when the service was needed and did not answer
-	Creds                                 metadata.Provider
-	AS                                    *asclient.Client
-	ASEndpointFrom                        string
-	Discover                              asclient.DiscoverOptions
-}
-
-// newCloud maps cfg onto the metadata and AS clients. Configured values win;
-// the SDK's environment variables come next for credentials and project;
-// the metadata service fills in the rest (and is only asked when something
-// is missing). identityCtx bounds the metadata service's boot-time retries.
-func newCloud(identityCtx context.Context, cfg *config.Config, getenv func(string) string, clk clockwork.Clock, log zerolog.Logger) (*cloudSetup, error) {
-	c := cfg.Cloud
-	s := &cloudSetup{
-		InstanceID: c.InstanceID, ProjectID: c.ProjectID, Region: c.Region,
-		InstanceFrom: fromConfig, ProjectFrom: fromConfig, RegionFrom: fromConfig,
-	}
-	md, err := metadata.New(metadata.Options{
-		Endpoint:       c.MetadataEndpoint,
-		RequestTimeout: min(c.RequestTimeout.D(), metadata.DefaultRequestTimeout),
-		Clock:          clk,
-		Logger:         log.With().Str("component", "metadata").Logger(),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("cloud.metadata_endpoint: %w", err)
-	}
-	s.Metadata = md
-
-	// Credentials: config, then environment, then the instance's agency.
-	agency := false
-	envCreds, envProject, envOK, err := metadata.EnvCredentials(getenv)
-	if err != nil {
-		return nil, err
-	}
-	switch {
-	case c.Credentials.AccessKey != "":
-		s.Creds, err = metadata.NewStatic(metadata.Credentials{
-			AccessKey:     c.Credentials.AccessKey,
-			SecretKey:     metadata.Secret(c.Credentials.SecretKey.Reveal()),
-			SecurityToken: metadata.Secret(c.Credentials.SecurityToken.Reveal()),
-			Source:        metadata.SourceConfig,
-		})
-	case envOK:
-		s.Creds, err = metadata.NewStatic(envCreds)
-	default:
-		s.Creds = md.AgencyCredentials(0)
-		agency = true
-	}
-	if err != nil {
-		return nil, err
-	}
-	if s.ProjectID == "" && envProject != "" {
-		s.ProjectID, s.ProjectFrom = envProject, fromEnv
-	}
-
-	// Ask the metadata service only when it is needed anyway, so that a
-	// fully configured agent works where there is none.
-	if agency || s.InstanceID == "" || s.ProjectID == "" || (s.Region == "" && c.ASEndpoint == "") {
-		id, err := md.Identity(identityCtx)
-		if err != nil {
-			s.MetadataErr = err
-		} else {
-			s.AZ = id.AvailabilityZone
-			if s.InstanceID == "" {
-				s.InstanceID, s.InstanceFrom = id.InstanceID, fromMetadata
-			}
-			if s.ProjectID == "" {
-				s.ProjectID, s.ProjectFrom = id.ProjectID, fromMetadata
-			}
-			if s.Region == "" {
-				s.Region, s.RegionFrom = id.Region, fromMetadata
-			}
-		}
-	}
-	for _, v := range []struct{ val, name, key string }{
-		{s.InstanceID, "the instance ID", "cloud.instance_id"},
-		{s.ProjectID, "the project ID", "cloud.project_id"},
-	} {
-		if v.val == "" {
-			return s, fmt.Errorf("%s is unknown: the metadata service did not answer (%v); set %s", v.name, s.MetadataErr, v.key)
-		}
-	}
-	if s.Region == "" {
-		s.RegionFrom = ""
-	}
-
-	s.ASEndpointFrom = fromRegion
-	if c.ASEndpoint != "" {
-		s.ASEndpointFrom = fromConfig
-	}
-	s.AS, err = asclient.New(asclient.Options{
-		Region:             s.Region,
-		Endpoint:           c.ASEndpoint,
-		ProjectID:          s.ProjectID,
-		Credentials:        s.Creds,
-		CallTimeout:        c.RequestTimeout.D(),
-		InsecureSkipVerify: c.InsecureSkipVerify,
-		Clock:              clk,
-		Logger:             log.With().Str("component", "as").Logger(),
-		UserAgent:          strings.ReplaceAll(version.String(), " ", "/"),
-	})
-	if err != nil {
-		return s, err
-	}
-	s.Discover = asclient.DiscoverOptions{
-		InstanceID: s.InstanceID,
-		GroupID:    c.ScalingGroupID,
-		CacheFile:  filepath.Join(cfg.StateDir, groupCacheFile),
-	}
-	return s, nil
-}
 
 func runIdentity(ctx context.Context, cio cmdIO, args []string) int {
 	fs := newFlags(cio, "identity", "[--config FILE] [--timeout DURATION]")
@@ -187,7 +55,7 @@ func identity(ctx context.Context, out io.Writer, cfg *config.Config, getenv fun
 	// rest for AS.
 	idCtx, idCancel := context.WithTimeout(ctx, remaining(ctx)/2)
 	defer idCancel()
-	s, err := newCloud(idCtx, cfg, getenv, clk, log)
+	s, err := cloud.New(idCtx, cfg, getenv, clk, log)
 	if s != nil && s.Metadata != nil {
 		line("metadata service", "%s", s.Metadata.Endpoint())
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/jonboulle/clockwork"
 	"github.com/rs/zerolog"
 
+	"github.com/asagent/asagent/internal/cloud"
 	"github.com/asagent/asagent/internal/config"
 	"github.com/asagent/asagent/internal/sim"
 )
@@ -139,7 +140,7 @@ func TestIdentityUsesCache(t *testing.T) {
 			t.Fatalf("output lacks %q:\n%s", want, out.String())
 		}
 	}
-	if _, err := os.Stat(filepath.Join(cfg.StateDir, groupCacheFile)); err != nil {
+	if _, err := os.Stat(filepath.Join(cfg.StateDir, cloud.GroupCacheFile)); err != nil {
 		t.Fatalf("cache file: %v", err)
 	}
 }

@@ -1,0 +1,151 @@
+// Package cloud maps the agent's configuration onto its cloud clients: the
+// metadata service, credentials (config, the SDK's environment variables, or
+// the instance's agency) and the AS client, and says where each value came
+// from. `asagent identity` and the service share it, so what identity prints
+// is what the service uses.
+package cloud
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/jonboulle/clockwork"
+	"github.com/rs/zerolog"
+
+	"github.com/asagent/asagent/internal/asclient"
+	"github.com/asagent/asagent/internal/config"
+	"github.com/asagent/asagent/internal/metadata"
+	"github.com/asagent/asagent/internal/version"
+)
+
+// GroupCacheFile is the scaling group cache's name inside state_dir.
+const GroupCacheFile = "scaling-group.json"
+
+// Where a value came from, as `asagent identity` prints it.
+const (
+	FromConfig   = "config"
+	FromEnv      = "environment"
+	FromMetadata = "metadata service"
+	FromRegion   = "SDK region table"
+	FromAZ       = "derived from the availability zone"
+)
+
+// Setup is everything the agent needs to talk to the cloud, with where
+// each part came from. `asagent identity` prints it; the service runs on it.
+type Setup struct {
+	InstanceID, ProjectID, Region, AZ     string
+	InstanceFrom, ProjectFrom, RegionFrom string
+	Metadata                              *metadata.Client
+	MetadataErr                           error // set when the service was needed and did not answer
+	Creds                                 metadata.Provider
+	AS                                    *asclient.Client
+	ASEndpointFrom                        string
+	Discover                              asclient.DiscoverOptions
+}
+
+// New maps cfg onto the metadata and AS clients. Configured values win;
+// the SDK's environment variables come next for credentials and project;
+// the metadata service fills in the rest (and is only asked when something
+// is missing). identityCtx bounds the metadata service's boot-time retries.
+func New(identityCtx context.Context, cfg *config.Config, getenv func(string) string, clk clockwork.Clock, log zerolog.Logger) (*Setup, error) {
+	c := cfg.Cloud
+	s := &Setup{
+		InstanceID: c.InstanceID, ProjectID: c.ProjectID, Region: c.Region,
+		InstanceFrom: FromConfig, ProjectFrom: FromConfig, RegionFrom: FromConfig,
+	}
+	md, err := metadata.New(metadata.Options{
+		Endpoint:       c.MetadataEndpoint,
+		RequestTimeout: min(c.RequestTimeout.D(), metadata.DefaultRequestTimeout),
+		Clock:          clk,
+		Logger:         log.With().Str("component", "metadata").Logger(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cloud.metadata_endpoint: %w", err)
+	}
+	s.Metadata = md
+
+	// Credentials: config, then environment, then the instance's agency.
+	agency := false
+	envCreds, envProject, envOK, err := metadata.EnvCredentials(getenv)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case c.Credentials.AccessKey != "":
+		s.Creds, err = metadata.NewStatic(metadata.Credentials{
+			AccessKey:     c.Credentials.AccessKey,
+			SecretKey:     metadata.Secret(c.Credentials.SecretKey.Reveal()),
+			SecurityToken: metadata.Secret(c.Credentials.SecurityToken.Reveal()),
+			Source:        metadata.SourceConfig,
+		})
+	case envOK:
+		s.Creds, err = metadata.NewStatic(envCreds)
+	default:
+		s.Creds = md.AgencyCredentials(0)
+		agency = true
+	}
+	if err != nil {
+		return nil, err
+	}
+	if s.ProjectID == "" && envProject != "" {
+		s.ProjectID, s.ProjectFrom = envProject, FromEnv
+	}
+
+	// Ask the metadata service only when it is needed anyway, so that a
+	// fully configured agent works where there is none.
+	if agency || s.InstanceID == "" || s.ProjectID == "" || (s.Region == "" && c.ASEndpoint == "") {
+		id, err := md.Identity(identityCtx)
+		if err != nil {
+			s.MetadataErr = err
+		} else {
+			s.AZ = id.AvailabilityZone
+			if s.InstanceID == "" {
+				s.InstanceID, s.InstanceFrom = id.InstanceID, FromMetadata
+			}
+			if s.ProjectID == "" {
+				s.ProjectID, s.ProjectFrom = id.ProjectID, FromMetadata
+			}
+			if s.Region == "" {
+				s.Region, s.RegionFrom = id.Region, FromMetadata
+			}
+		}
+	}
+	for _, v := range []struct{ val, name, key string }{
+		{s.InstanceID, "the instance ID", "cloud.instance_id"},
+		{s.ProjectID, "the project ID", "cloud.project_id"},
+	} {
+		if v.val == "" {
+			return s, fmt.Errorf("%s is unknown: the metadata service did not answer (%v); set %s", v.name, s.MetadataErr, v.key)
+		}
+	}
+	if s.Region == "" {
+		s.RegionFrom = ""
+	}
+
+	s.ASEndpointFrom = FromRegion
+	if c.ASEndpoint != "" {
+		s.ASEndpointFrom = FromConfig
+	}
+	s.AS, err = asclient.New(asclient.Options{
+		Region:             s.Region,
+		Endpoint:           c.ASEndpoint,
+		ProjectID:          s.ProjectID,
+		Credentials:        s.Creds,
+		CallTimeout:        c.RequestTimeout.D(),
+		InsecureSkipVerify: c.InsecureSkipVerify,
+		Clock:              clk,
+		Logger:             log.With().Str("component", "as").Logger(),
+		UserAgent:          strings.ReplaceAll(version.String(), " ", "/"),
+	})
+	if err != nil {
+		return s, err
+	}
+	s.Discover = asclient.DiscoverOptions{
+		InstanceID: s.InstanceID,
+		GroupID:    c.ScalingGroupID,
+		CacheFile:  filepath.Join(cfg.StateDir, GroupCacheFile),
+	}
+	return s, nil
+}
