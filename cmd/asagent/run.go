@@ -74,4 +74,3 @@ func (n logNotifier) Status(line string) { n.log.Debug().Str("status", line).Msg
 func newNotifier(log zerolog.Logger) agent.Notifier {
 	return logNotifier{log: log}
 }
-
