@@ -70,6 +70,7 @@ type logNotifier struct{ log zerolog.Logger }
 
 func (n logNotifier) Ready()             { n.log.Info().Msg("ready") }
 func (n logNotifier) Status(line string) { n.log.Debug().Str("status", line).Msg("status") }
+func (n logNotifier) Watchdog()          {}
 
 func newNotifier(log zerolog.Logger) agent.Notifier {
 	return logNotifier{log: log}

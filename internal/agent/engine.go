@@ -75,6 +75,9 @@ type Deps struct {
 	// Notify receives a one-line status whenever it changes (systemd's
 	// STATUS=); nil: none.
 	Notify func(status string)
+	// Beat is called from the engine's own goroutine at least every
+	// beatEvery while it is responsive (systemd's WATCHDOG=1); nil: none.
+	Beat func()
 	// Rand returns a number in [0,1) for poll jitter; nil: math/rand.
 	Rand func() float64
 }
@@ -110,6 +113,9 @@ func NewEngine(cfg *config.Config, id Identity, deps Deps) *Engine {
 	}
 	if deps.Rand == nil {
 		deps.Rand = rand.Float64
+	}
+	if deps.Beat == nil {
+		deps.Beat = func() {}
 	}
 	if deps.Signals == nil {
 		deps.Signals = checks.NewSignalBoard(deps.Clock)
@@ -235,11 +241,8 @@ func (e *Engine) terminated() bool {
 // idleUntilDone serves status (and refuses control requests) until ctx ends.
 func (e *Engine) idleUntilDone(ctx context.Context) error {
 	for {
-		select {
-		case <-ctx.Done():
+		if e.sleep(ctx, time.Hour) != nil {
 			return nil
-		case req := <-e.ctl:
-			req.reply <- &control.UserError{Msg: "no lifecycle hook holds this instance"}
 		}
 	}
 }
@@ -302,18 +305,29 @@ func (e *Engine) heldByPhase(ctx context.Context) (map[string][]asclient.HeldHoo
 	return out, nil
 }
 
+// beatEvery bounds the time between two heartbeats of a responsive engine.
+// Every wait wakes at least this often; every blocking API call is bounded
+// well below the watchdog timeout of the systemd unit (5 minutes).
+const beatEvery = 30 * time.Second
+
 // sleep waits d on the engine's clock, answering control requests (there is
 // no phase to act on) meanwhile. It returns ctx.Err() when ctx ends.
 func (e *Engine) sleep(ctx context.Context, d time.Duration) error {
-	t := e.clock.NewTimer(d)
-	defer t.Stop()
+	end := e.clock.Now().Add(d)
 	for {
+		e.deps.Beat()
+		left := end.Sub(e.clock.Now())
+		if left <= 0 {
+			return nil
+		}
+		t := e.clock.NewTimer(min(left, beatEvery))
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return ctx.Err()
 		case <-t.Chan():
-			return nil
 		case req := <-e.ctl:
+			t.Stop()
 			req.reply <- &control.UserError{Msg: "no lifecycle hook holds this instance"}
 		}
 	}

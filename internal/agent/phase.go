@@ -142,12 +142,15 @@ func (e *Engine) decide(ctx context.Context, p *phaseRun) error {
 	poll := e.clock.NewTicker(e.jitter(e.cfg.Poll.IdleInterval.D()))
 	defer poll.Stop()
 	for {
+		e.deps.Beat()
 		e.publish(p, runner)
 		if e.clock.Now().After(p.budget) || e.clock.Now().Equal(p.budget) {
 			e.setResult(p, p.cfg.OnFailure, fmt.Sprintf("max_wait (%s) spent with checks still pending", p.cfg.MaxWait))
 			return nil
 		}
-		wake := e.clock.NewTimer(e.nextExtend(p).Sub(e.clock.Now())) // never after the budget
+		// Wake for the next EXTEND (never after the budget), and at least
+		// every beatEvery for the heartbeat.
+		wake := e.clock.NewTimer(min(e.nextExtend(p).Sub(e.clock.Now()), beatEvery))
 		select {
 		case <-ctx.Done():
 			wake.Stop()
@@ -214,12 +217,14 @@ func (e *Engine) extendDue(ctx context.Context, p *phaseRun, force bool) {
 	now := e.clock.Now()
 	margin := e.cfg.Extend.Margin.D()
 	sent := map[string]time.Time{}
+	tried := false
 	for _, name := range p.hookNames() {
 		hs := p.st.Hooks[name]
 		due := hs.Timeout.Add(-margin)
 		if !force && (now.Before(due) || !due.Before(p.budget) || now.Before(p.extendAfter[name])) {
 			continue
 		}
+		tried = true
 		err := e.callback(ctx, p, name, asclient.Extend, hs.Timeout)
 		switch {
 		case err == nil:
@@ -236,7 +241,9 @@ func (e *Engine) extendDue(ctx context.Context, p *phaseRun, force bool) {
 		}
 	}
 	if len(sent) == 0 {
-		e.save()
+		if tried {
+			e.save()
+		}
 		return
 	}
 	e.repoll(ctx, p)
@@ -307,6 +314,10 @@ func (e *Engine) finish(ctx context.Context, p *phaseRun) {
 	e.publish(p, nil)
 }
 
+// callChunk bounds one round of a callback's retries, so the engine's
+// goroutine beats between rounds even when AS is down for a long time.
+const callChunk = 2 * time.Minute
+
 // callback sends one result for one hook, retrying transient errors until
 // callbackSafety before the hook's timeout. The action key is used when
 // known, else the instance ID and hook name.
@@ -317,15 +328,27 @@ func (e *Engine) callback(ctx context.Context, p *phaseRun, hook string, res asc
 		// yet: one bounded attempt is better than none.
 		deadline = e.clock.Now().Add(e.cfg.Cloud.RequestTimeout.D())
 	}
-	cctx, cancel := clockwork.WithDeadline(ctx, e.clock, deadline)
-	defer cancel()
-	return e.deps.Hooks.Callback(cctx, asclient.Callback{
+	cb := asclient.Callback{
 		GroupID:    e.id.GroupID,
 		ActionKey:  p.st.Hooks[hook].ActionKey,
 		InstanceID: e.id.InstanceID,
 		HookName:   hook,
 		Result:     res,
-	})
+	}
+	for {
+		e.deps.Beat()
+		round := deadline
+		if r := e.clock.Now().Add(callChunk); r.Before(round) {
+			round = r
+		}
+		cctx, cancel := clockwork.WithDeadline(ctx, e.clock, round)
+		err := e.deps.Hooks.Callback(cctx, cb)
+		cancel()
+		if err == nil || !asclient.IsRetryable(err) || ctx.Err() != nil || !round.Before(deadline) {
+			return err
+		}
+		p.log.Warn().Err(err).Str("hook", hook).Str("result", string(res)).Msg("callback still failing; retrying until the hook's deadline")
+	}
 }
 
 // env is what scripts see about the phase now. It is called from the

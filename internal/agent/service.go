@@ -27,6 +27,9 @@ type Notifier interface {
 	// Status is a one-line human status ("launch: 2/3 checks passed, hook
 	// expires 14:05").
 	Status(line string)
+	// Watchdog says the agent's main loop is alive; it is called at least
+	// every 30 s while it is (systemd's WATCHDOG=1).
+	Watchdog()
 }
 
 // ServiceOptions are the service's optional collaborators.
@@ -68,6 +71,7 @@ type nopNotifier struct{}
 
 func (nopNotifier) Ready()        {}
 func (nopNotifier) Status(string) {}
+func (nopNotifier) Watchdog()     {}
 
 // Run runs the agent until ctx ends. It returns an error only when the
 // agent cannot run at all (the control socket cannot be created); trouble
@@ -107,6 +111,7 @@ func (s *Service) run(ctx context.Context) error {
 		Clock:     s.opts.Clock,
 		Log:       s.log,
 		Notify:    s.opts.Notifier.Status,
+		Beat:      s.opts.Notifier.Watchdog,
 	})
 	s.mu.Lock()
 	s.engine = e
