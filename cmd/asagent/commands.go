@@ -38,6 +38,7 @@ type cmdIO struct {
 // commands lists the subcommands in the order `asagent help` prints them.
 func commands() []command {
 	return []command{
+		{"demo", "run the whole product against the built-in simulator, in under a minute", runDemo},
 		{"run", "run the agent (what the service runs)", runRun},
 		{"status", "show the running agent's phase, hooks and checks", runStatus},
 		{"signal", "tell the running agent: ready, drained, fail or extend", runSignal},
