@@ -1,0 +1,236 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/huaweicloud/huaweicloud-sdk-go-v3/core/auth/basic"
+	"github.com/huaweicloud/huaweicloud-sdk-go-v3/core/config"
+	as "github.com/huaweicloud/huaweicloud-sdk-go-v3/services/as/v1"
+	"github.com/huaweicloud/huaweicloud-sdk-go-v3/services/as/v1/model"
+)
+
+// e2eScenario: a group with short hooks, and the local instance not yet in it.
+const e2eScenario = `local_instance: i-e2e-local
+groups:
+  - id: g-e2e
+    name: e2e
+    hooks:
+      - {name: boot, type: INSTANCE_LAUNCHING, default_timeout: 12, default_result: ABANDON}
+      - {name: drain, type: INSTANCE_TERMINATING, default_timeout: 12, default_result: ABANDON}
+    instances: []
+`
+
+// sdkClient is an official SDK client for the simulator at s.
+func sdkClient(t *testing.T, s snippet) *as.AsClient {
+	t.Helper()
+	cred, err := basic.NewCredentialsBuilder().WithAk(simTestAK).WithSk(simTestSK).WithProjectId(s.project).SafeBuild()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc, err := as.AsClientBuilder().WithEndpoints([]string{s.url}).WithCredential(cred).
+		WithHttpConfig(config.DefaultHttpConfig().WithTimeout(10 * time.Second)).SafeBuild()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return as.NewAsClient(hc)
+}
+
+// instanceState is the instance's life_cycle_state in the group, or "" when
+// it is not in the group.
+func instanceState(t *testing.T, c *as.AsClient, group, id string) string {
+	t.Helper()
+	resp, err := c.ListScalingInstances(&model.ListScalingInstancesRequest{ScalingGroupId: group})
+	if err != nil {
+		t.Fatalf("ListScalingInstances: %v", err)
+	}
+	for _, in := range *resp.ScalingGroupInstances {
+		if in.InstanceId != nil && *in.InstanceId == id && in.LifeCycleState != nil {
+			return in.LifeCycleState.Value()
+		}
+	}
+	return ""
+}
+
+// eventually polls cond every 100 ms until it holds, failing after limit.
+func eventually(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	end := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(end) {
+			t.Fatalf("still waiting after %s for %s", limit, what)
+		}
+		time.Sleep(100 * time.Millisecond) // polling an outside process: there is nothing to wait on
+	}
+}
+
+// The product as users run it: `asagent sim` and `asagent run` as real
+// processes, drop-in scripts in real directories, and the cloud driven
+// through the official SDK. The agent starts before its instance is in a
+// group and keeps looking; scale-out puts the instance in PENDING_WAIT;
+// the agent extends the 12 s hook while the readiness script is not yet
+// ready, answers CONTINUE once it is, and the instance goes INSERVICE.
+// Scale-in then runs the drain script and the instance leaves the group.
+func TestEndToEndRealProcesses(t *testing.T) {
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	scenario := filepath.Join(dir, "scenario.yaml")
+	if err := os.WriteFile(scenario, []byte(e2eScenario), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	simCmd := exec.Command(bin, "sim", "--listen", "127.0.0.1:0", "--access-key", simTestAK, "--secret-key", simTestSK,
+		"--scenario", scenario, "--extend-by", "20s", "--min-hook-timeout", "1s")
+	stdout, err := simCmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var simLog lockedBuffer
+	simCmd.Stderr = &simLog
+	if err := simCmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = simCmd.Process.Signal(syscall.SIGTERM)
+		_ = simCmd.Wait()
+	})
+	s := readSnippet(t, stdout)
+
+	for _, d := range []string{"launch.d", "terminate.d", "conf.d", "state"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	script := func(path, body string) {
+		if err := os.WriteFile(path, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(path, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ready := filepath.Join(dir, "app-ready")
+	script(filepath.Join(dir, "launch.d", "10-app"), `test -e `+ready)
+	drained := filepath.Join(dir, "drained-at")
+	script(filepath.Join(dir, "terminate.d", "10-drain"), `echo "$ASAGENT_PHASE $ASAGENT_HOOK_NAMES" > `+drained)
+	cfgPath := filepath.Join(dir, "agent.yaml")
+	cfg := `cloud:
+  metadata_endpoint: ` + s.url + `
+  as_endpoint: ` + s.url + `
+  credentials:
+    access_key: ` + simTestAK + `
+    secret_key: ` + simTestSK + `
+poll:
+  launch_interval: 1s
+  idle_interval: 1s
+  hooks_interval: 2s
+extend:
+  margin: 10s
+launch:
+  scripts_dir: ` + filepath.Join(dir, "launch.d") + `
+  interval: 1s
+terminate:
+  scripts_dir: ` + filepath.Join(dir, "terminate.d") + `
+  interval: 1s
+include_dir: ` + filepath.Join(dir, "conf.d") + `
+state_dir: ` + filepath.Join(dir, "state") + `
+control_socket: ` + filepath.Join(dir, "agent.sock") + `
+log:
+  level: debug
+  format: json
+`
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	agentCmd := exec.Command(bin, "run", "--config", cfgPath)
+	var agentLog lockedBuffer
+	agentCmd.Stdout, agentCmd.Stderr = &agentLog, &agentLog
+	if err := agentCmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	agentDone := make(chan error, 1)
+	go func() { agentDone <- agentCmd.Wait() }()
+	t.Cleanup(func() {
+		_ = agentCmd.Process.Kill()
+		if t.Failed() {
+			t.Logf("agent log:\n%s\nsimulator log:\n%s", agentLog.String(), simLog.String())
+		}
+	})
+
+	c := sdkClient(t, s)
+	status := func() string {
+		select {
+		case err := <-agentDone:
+			t.Fatalf("the agent exited: %v", err)
+		default:
+		}
+		out, _ := exec.Command(bin, "status", "--config", cfgPath).CombinedOutput()
+		return string(out)
+	}
+	// Not in a group yet: the agent says so plainly and keeps looking.
+	eventually(t, 20*time.Second, "the agent to look for its group", func() bool {
+		return strings.Contains(status(), "instance i-e2e-local is in no scaling group of project "+s.project)
+	})
+
+	// Scale-out.
+	add := model.GetBatchAddInstancesOptionActionEnum().ADD
+	if _, err := c.BatchAddScalingInstances(&model.BatchAddScalingInstancesRequest{ScalingGroupId: s.group,
+		Body: &model.BatchAddInstancesOption{InstancesId: []string{"i-e2e-local"}, Action: add}}); err != nil {
+		t.Fatalf("ADD: %v", err)
+	}
+	eventually(t, 20*time.Second, "the launch phase", func() bool { return strings.Contains(status(), "launch phase") })
+	eventually(t, 30*time.Second, "an EXTEND", func() bool { return strings.Contains(simLog.String(), "result=EXTEND -> 204") })
+	if st := instanceState(t, c, s.group, "i-e2e-local"); st != "PENDING_WAIT" {
+		t.Fatalf("before the app is ready: state %s, want PENDING_WAIT", st)
+	}
+	if err := os.WriteFile(ready, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "INSERVICE", func() bool { return instanceState(t, c, s.group, "i-e2e-local") == "INSERVICE" })
+
+	// Scale-in.
+	remove := model.GetBatchRemoveInstancesOptionActionEnum().REMOVE
+	if _, err := c.BatchRemoveScalingInstances(&model.BatchRemoveScalingInstancesRequest{ScalingGroupId: s.group,
+		Body: &model.BatchRemoveInstancesOption{InstancesId: []string{"i-e2e-local"}, Action: remove}}); err != nil {
+		t.Fatalf("REMOVE: %v", err)
+	}
+	eventually(t, 20*time.Second, "the instance to leave", func() bool { return instanceState(t, c, s.group, "i-e2e-local") == "" })
+	if data, err := os.ReadFile(drained); err != nil || strings.TrimSpace(string(data)) != "terminate drain" {
+		t.Errorf("drain script saw %q (%v), want %q", data, err, "terminate drain")
+	}
+
+	// Exactly one result per hook, from the agent, and both CONTINUE.
+	log := simLog.String()
+	for _, want := range []string{"hook=boot CONTINUE by callback", "hook=drain CONTINUE by callback"} {
+		if strings.Count(log, want) != 1 {
+			t.Errorf("simulator log has %q %d times, want once", want, strings.Count(log, want))
+		}
+	}
+	if strings.Contains(log, "by timeout") {
+		t.Error("a hook timed out into its default result")
+	}
+
+	// SIGTERM stops the agent cleanly.
+	if err := agentCmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	select {
+	case err := <-agentDone:
+		if err != nil {
+			t.Errorf("agent exit after SIGTERM: %v", err)
+		}
+	case <-ctx.Done():
+		t.Error("agent did not stop within 10 s of SIGTERM")
+	}
+	if bytes.Contains([]byte(agentLog.String()), []byte(simTestSK)) {
+		t.Error("the agent logged the secret key")
+	}
+}
