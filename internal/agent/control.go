@@ -38,30 +38,49 @@ func (e *Engine) Status() control.Status {
 // Signal implements control.Handler: ready and drained pass signal checks
 // (and are remembered for a phase that has not started yet); fail and extend
 // act on the phase in progress.
-func (e *Engine) Signal(name string) error {
+func (e *Engine) Signal(ctx context.Context, name string) error {
 	switch name {
 	case control.SignalReady, control.SignalDrained:
 		return e.deps.Signals.Raise(name)
 	case control.SignalFail, control.SignalExtend:
-		return e.request(ctlRequest{signal: name})
+		return e.request(ctx, ctlRequest{signal: name})
 	}
 	return &control.UserError{Msg: fmt.Sprintf("unknown signal %q: want ready, drained, fail or extend", name)}
 }
 
 // Complete implements control.Handler: an operator's override, recorded in
 // the state as such.
-func (e *Engine) Complete(result, hook string) error {
+func (e *Engine) Complete(ctx context.Context, result, hook string) error {
 	if result != string(config.Continue) && result != string(config.Abandon) {
 		return &control.UserError{Msg: fmt.Sprintf("result %q: want CONTINUE or ABANDON", result)}
 	}
-	return e.request(ctlRequest{result: result, hook: hook})
+	return e.request(ctx, ctlRequest{result: result, hook: hook})
 }
 
-// request hands req to the engine's goroutine and waits for its answer.
-func (e *Engine) request(req ctlRequest) error {
+// errNotRunning answers control requests when the engine is not running.
+var errNotRunning = &control.UserError{Msg: "the agent's engine is not running"}
+
+// request hands req to the engine's goroutine and waits for its answer, as
+// long as the caller waits and the engine runs. The engine takes requests
+// between its steps; one that is busy with a slow API call answers later.
+func (e *Engine) request(ctx context.Context, req ctlRequest) error {
 	req.reply = make(chan error, 1)
-	e.ctl <- req
-	return <-req.reply
+	select {
+	case e.ctl <- req:
+	case <-e.stopped:
+		return errNotRunning
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-req.reply:
+		return err
+	case <-e.stopped:
+		return errNotRunning
+	case <-ctx.Done():
+		// The engine will still act on it; the caller just stopped waiting.
+		return fmt.Errorf("no answer yet (the agent is busy with an API call); the request stands: %w", ctx.Err())
+	}
 }
 
 // handle acts on a control request during a phase. It reports whether the

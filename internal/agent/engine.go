@@ -97,8 +97,9 @@ type Engine struct {
 	hookTypes map[string]string
 
 	// ctl carries control-socket requests to the engine's goroutine, which
-	// alone changes state.
-	ctl chan ctlRequest
+	// alone changes state; stopped is closed when Run returns.
+	ctl     chan ctlRequest
+	stopped chan struct{}
 
 	mu     sync.Mutex
 	status control.Status
@@ -131,6 +132,7 @@ func NewEngine(cfg *config.Config, id Identity, deps Deps) *Engine {
 		retry:     backoff.Default(),
 		hookTypes: map[string]string{},
 		ctl:       make(chan ctlRequest),
+		stopped:   make(chan struct{}),
 		status:    control.Status{InstanceID: id.InstanceID, GroupID: id.GroupID, GroupFrom: id.GroupFrom, State: "starting", Summary: "starting"},
 	}
 }
@@ -140,6 +142,7 @@ func statePath(dir string) string { return dir + "/state.json" }
 // Run drives the instance's lifecycle until ctx ends. It returns nil on a
 // clean stop; a hook still pending stays held so a restarted agent resumes.
 func (e *Engine) Run(ctx context.Context) error {
+	defer close(e.stopped)
 	st, warn := e.store.load()
 	if warn != nil {
 		e.log.Warn().Err(warn).Msg("recovering from the held-hook list")
@@ -151,41 +154,44 @@ func (e *Engine) Run(ctx context.Context) error {
 	st.InstanceID, st.GroupID = e.id.InstanceID, e.id.GroupID
 	e.state = st
 
-	if e.terminated() {
-		e.setStatus("done", "terminate: done; the instance is leaving the group")
-		return e.idleUntilDone(ctx)
-	}
-	// A launch hook is plausible from start until AS shows none holds us or
-	// the launch phase is done: poll fast until then.
-	launchPlausible := !e.state.Phase(PhaseLaunch).Done
-	hasTerminate := false
+	start := e.clock.Now()
+	var hooks groupHooks // what the group's hook list says; unknown until read
 	nextHookList := time.Time{}
-	failures := 0
+	listFailures, pollFailures := 0, 0
+	lastListErr := ""
 	for {
 		now := e.clock.Now()
 		if !now.Before(nextHookList) {
-			types, err := e.refreshHookTypes(ctx)
-			if err != nil {
-				if ctx.Err() != nil {
-					return nil
+			h, err := e.refreshHookTypes(ctx)
+			switch {
+			case err == nil:
+				hooks, listFailures, lastListErr = h, 0, ""
+				nextHookList = now.Add(e.cfg.Poll.HooksInterval.D())
+			case ctx.Err() != nil:
+				return nil
+			default:
+				// Without the hook list the agent still answers holds: it
+				// assumes both kinds of hook may exist until it can read it.
+				if msg := errorKind(err); msg != lastListErr {
+					lastListErr = msg
+					e.log.Error().Err(err).Msg("cannot list the group's lifecycle hooks; polling for holds anyway")
 				}
-				e.log.Warn().Err(err).Msg("cannot list the group's lifecycle hooks; will retry")
-				if e.sleep(ctx, e.retry.Delay(failures)) != nil {
-					return nil
+				if !hooks.known {
+					hooks = groupHooks{launch: true, terminate: true, maxLaunch: time.Hour}
 				}
-				failures++
-				continue
+				nextHookList = now.Add(e.retry.Delay(listFailures))
+				listFailures++
 			}
-			launchPlausible = launchPlausible && types[PhaseLaunch]
-			hasTerminate = types[PhaseTerminate]
-			nextHookList = now.Add(e.cfg.Poll.HooksInterval.D())
 		}
-		if !launchPlausible && !hasTerminate {
+		// A launch hook is plausible from start until the launch phase is
+		// done or the longest launch hook would have timed out: the agent
+		// may start before AS puts the instance in PENDING_WAIT.
+		launchPlausible := hooks.launch && !e.phaseDone(PhaseLaunch) && now.Before(start.Add(hooks.maxLaunch))
+		if !launchPlausible && !hooks.terminate {
 			e.setStatus("idle", "idle: the group has no terminate hook; checking its hooks every "+e.cfg.Poll.HooksInterval.String())
-			if e.sleep(ctx, e.jitter(e.cfg.Poll.HooksInterval.D())) != nil {
+			if e.sleep(ctx, nextHookList.Sub(now)) != nil {
 				return nil
 			}
-			nextHookList = time.Time{}
 			continue
 		}
 
@@ -195,56 +201,76 @@ func (e *Engine) Run(ctx context.Context) error {
 				return nil
 			}
 			e.log.Warn().Err(err).Msg("cannot list held hooks; will retry")
-			wait := max(e.retry.Delay(failures), e.pollInterval(launchPlausible))
-			failures++
+			wait := max(e.retry.Delay(pollFailures), e.pollInterval(launchPlausible))
+			pollFailures++
 			if e.sleep(ctx, wait) != nil {
 				return nil
 			}
 			continue
 		}
-		failures = 0
-		switch {
-		case len(held[PhaseLaunch]) > 0 && !e.state.Phase(PhaseLaunch).Done:
-			if err := e.runPhase(ctx, PhaseLaunch, held[PhaseLaunch]); err != nil {
+		pollFailures = 0
+		ran := false
+		for _, phase := range []string{PhaseLaunch, PhaseTerminate} {
+			if len(held[phase]) == 0 || !e.reopen(phase, held[phase]) {
+				continue
+			}
+			if err := e.runPhase(ctx, phase, held[phase]); err != nil {
 				return nil // ctx ended: leave the hooks held for the next start
 			}
-			launchPlausible = false
-			continue
-		case len(held[PhaseTerminate]) > 0:
-			if err := e.runPhase(ctx, PhaseTerminate, held[PhaseTerminate]); err != nil {
-				return nil
-			}
-			if e.terminated() {
-				e.setStatus("done", "terminate: done; the instance is leaving the group")
-				return e.idleUntilDone(ctx)
-			}
+			ran = true
+			break
+		}
+		if ran {
 			continue
 		}
-		launchPlausible = false
-		if !hasTerminate {
-			continue // back to reading the hook list, without polling
+		wait := e.pollInterval(launchPlausible)
+		switch {
+		case e.phaseDone(PhaseTerminate):
+			// The instance is on its way out. Stay quiet, but not deaf: an
+			// instance removed without deletion may be added again.
+			e.setStatus("done", "terminate: done; the instance is leaving the group")
+			wait = e.jitter(e.cfg.Poll.HooksInterval.D())
+		case launchPlausible:
+			e.setStatus("idle", "waiting for a launch hook to hold the instance")
+		default:
+			e.setStatus("idle", "idle: watching for a terminate hook")
 		}
-		e.setStatus("idle", "idle: watching for a terminate hook")
-		if e.sleep(ctx, e.pollInterval(false)) != nil {
+		if e.sleep(ctx, wait) != nil {
 			return nil
 		}
 	}
 }
 
-// terminated reports whether the terminate phase has been answered: the
-// instance is on its way out and there is nothing left to do.
-func (e *Engine) terminated() bool {
-	p, ok := e.state.Phases[PhaseTerminate]
+// phaseDone reports whether the named phase has been answered.
+func (e *Engine) phaseDone(name string) bool {
+	p, ok := e.state.Phases[name]
 	return ok && p.Done
 }
 
-// idleUntilDone serves status (and refuses control requests) until ctx ends.
-func (e *Engine) idleUntilDone(ctx context.Context) error {
-	for {
-		if e.sleep(ctx, time.Hour) != nil {
-			return nil
+// reopen decides whether held hooks of a phase need the phase run: always
+// when it is not done; when it is done, only for a new hold (an action key
+// the phase has not seen, e.g. an instance removed without deletion and
+// added again, which starts the phase afresh) or for a hook that we never
+// answered and that AS lists as held again.
+func (e *Engine) reopen(name string, held []asclient.HeldHook) bool {
+	ps := e.state.Phase(name)
+	if !ps.Done {
+		return true
+	}
+	for _, h := range held {
+		hs := ps.Hooks[h.HookName]
+		if hs == nil || (h.ActionKey != "" && h.ActionKey != hs.ActionKey) {
+			e.log.Info().Str("phase", name).Str("hook", h.HookName).Msg("a new hold of a finished phase; starting the phase afresh")
+			e.state.Phases[name] = &PhaseState{Hooks: map[string]*HookState{}}
+			return true
+		}
+		if hs.Sent == "" {
+			e.log.Warn().Str("phase", name).Str("hook", h.HookName).Msg("a hook we never answered holds the instance again; resuming the phase")
+			ps.Done, hs.Outcome = false, ""
+			return true
 		}
 	}
+	return false // answered hooks AS still lists for a while
 }
 
 // pollInterval is the wait between two polls of the held-hook list.
@@ -261,19 +287,31 @@ func (e *Engine) jitter(d time.Duration) time.Duration {
 	return time.Duration(float64(d) * (1 - j + 2*j*e.deps.Rand()))
 }
 
-// refreshHookTypes reads the group's hook list and reports which phases
-// have a hook.
-func (e *Engine) refreshHookTypes(ctx context.Context) (map[string]bool, error) {
+// groupHooks is what the group's hook list says about the phases.
+type groupHooks struct {
+	known             bool
+	launch, terminate bool
+	maxLaunch         time.Duration // the longest launch hook's default_timeout
+}
+
+// refreshHookTypes reads the group's hook list, caching each hook's type.
+func (e *Engine) refreshHookTypes(ctx context.Context) (groupHooks, error) {
 	hooks, err := e.deps.Hooks.ListHooks(ctx, e.id.GroupID)
 	if err != nil {
-		return nil, err
+		return groupHooks{}, err
 	}
-	phases := map[string]bool{}
+	g := groupHooks{known: true}
 	for _, h := range hooks {
 		e.hookTypes[h.Name] = h.Type
-		phases[phaseOf(h.Type)] = true
+		switch phaseOf(h.Type) {
+		case PhaseLaunch:
+			g.launch = true
+			g.maxLaunch = max(g.maxLaunch, h.DefaultTimeout)
+		case PhaseTerminate:
+			g.terminate = true
+		}
 	}
-	return phases, nil
+	return g, nil
 }
 
 // heldByPhase lists the hooks holding this instance, by phase. A hook whose
@@ -294,13 +332,18 @@ func (e *Engine) heldByPhase(ctx context.Context) (map[string][]asclient.HeldHoo
 			}
 			typ, ok = e.hookTypes[h.HookName]
 		}
-		if !ok {
-			e.log.Warn().Str("hook", h.HookName).Msg("a hook holds the instance but is not in the group's hook list; ignoring it")
-			continue
+		p := phaseOf(typ)
+		if !ok || p == "" {
+			// A hook deleted while it holds the instance (AS keeps the
+			// hold), or a list we may not read: it is a launch hook until
+			// launch is done, else a terminate hook.
+			p = PhaseLaunch
+			if e.phaseDone(PhaseLaunch) {
+				p = PhaseTerminate
+			}
+			e.log.Warn().Str("hook", h.HookName).Str("phase", p).Msg("a hook holds the instance but its type is unknown; answering it with the phase it must be")
 		}
-		if p := phaseOf(typ); p != "" {
-			out[p] = append(out[p], h)
-		}
+		out[p] = append(out[p], h)
 	}
 	return out, nil
 }

@@ -153,12 +153,15 @@ func (h *harness) script(phase, name, body string) {
 }
 
 // start runs an engine for the local instance until stop.
-func (h *harness) start() {
+func (h *harness) start() { h.startWith(h.client) }
+
+// startWith runs an engine that calls AS through hooks.
+func (h *harness) startWith(hooks Hooks) {
 	h.t.Helper()
 	log := zerolog.New(zerolog.NewTestWriter(h.t)).With().Str("side", "agent").Logger()
 	signals := checks.NewSignalBoard(nil)
 	h.engine = NewEngine(h.cfg, Identity{InstanceID: h.local, GroupID: h.group}, Deps{
-		Hooks:     h.client,
+		Hooks:     hooks,
 		NewRunner: CheckRunners(h.cfg, signals, nil, log, false),
 		Signals:   signals,
 		Log:       log,
@@ -214,24 +217,35 @@ func (h *harness) callbacks() []sim.Request {
 	return out
 }
 
-// checkCallPattern asserts the invariants every test shares: per hook, no
-// EXTEND after a result, and at most one accepted result.
+// checkCallPattern asserts the invariants every test shares, over every
+// callback attempt whatever its answer: per hook, no EXTEND once a result
+// was attempted, never two different results, and at most one accepted.
 func (h *harness) checkCallPattern() {
 	h.t.Helper()
-	results := map[string]int{}
+	result := map[string]string{} // first result attempted, by hook
+	accepted := map[string]int{}
 	for _, r := range h.callbacks() {
-		if r.Status >= 300 {
+		if r.Fault != "" || r.Status == http.StatusTooManyRequests {
+			continue // refused before the simulator read it: nothing happened
+		}
+		if r.Hook == "" {
+			h.t.Errorf("a callback the simulator could not tie to a hook: %+v", r)
 			continue
 		}
-		switch r.Result {
-		case "EXTEND":
-			if results[r.Hook] > 0 {
-				h.t.Errorf("EXTEND of %s after its result", r.Hook)
+		switch {
+		case r.Result == "EXTEND":
+			if result[r.Hook] != "" {
+				h.t.Errorf("EXTEND of %s after its result %s", r.Hook, result[r.Hook])
 			}
-		default:
-			results[r.Hook]++
-			if results[r.Hook] > 1 {
-				h.t.Errorf("hook %s answered %d times", r.Hook, results[r.Hook])
+		case result[r.Hook] == "":
+			result[r.Hook] = r.Result
+		case result[r.Hook] != r.Result:
+			h.t.Errorf("hook %s: result %s after %s", r.Hook, r.Result, result[r.Hook])
+		}
+		if r.Result != "EXTEND" && r.Status < 300 {
+			accepted[r.Hook]++
+			if accepted[r.Hook] > 1 {
+				h.t.Errorf("hook %s answered %d times", r.Hook, accepted[r.Hook])
 			}
 		}
 	}

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/asagent/asagent/internal/asclient"
+	"github.com/asagent/asagent/internal/backoff"
 	"github.com/asagent/asagent/internal/checks"
 	"github.com/asagent/asagent/internal/config"
 	"github.com/asagent/asagent/internal/control"
@@ -87,6 +89,15 @@ func (p *phaseRun) hookNames() []string {
 	return names
 }
 
+// byDeadline lists the held hooks, the one that times out first first.
+func (p *phaseRun) byDeadline() []string {
+	names := p.hookNames()
+	sort.SliceStable(names, func(i, j int) bool {
+		return p.st.Hooks[names[i]].Timeout.Before(p.st.Hooks[names[j]].Timeout)
+	})
+	return names
+}
+
 // updateHeld takes a fresh list of this phase's held hooks: it records new
 // hooks and timeouts, and notes the hooks that no longer hold the instance.
 func (e *Engine) updateHeld(p *phaseRun, held []asclient.HeldHook) {
@@ -103,13 +114,19 @@ func (e *Engine) updateHeld(p *phaseRun, held []asclient.HeldHook) {
 		}
 		hs.ActionKey = h.ActionKey
 		deadline, err := h.Deadline()
-		if err != nil {
+		switch {
+		case err == nil:
+			hs.Timeout = deadline
+		case hs.Timeout.IsZero():
 			// An unreadable timeout is an unknown deadline, not none: treat
-			// it as due now so the agent extends (and re-reads) at once.
+			// it as due now so the agent extends once at once. Since the
+			// re-read timeout then does not move, further EXTENDs are held
+			// back (see extendDue) rather than sent in a loop.
 			p.log.Error().Err(err).Str("hook", h.HookName).Msg("unreadable hook timeout; extending at once to be safe")
-			deadline = e.clock.Now()
+			hs.Timeout = e.clock.Now()
+		default:
+			p.log.Error().Err(err).Str("hook", h.HookName).Time("kept", hs.Timeout).Msg("unreadable hook timeout; keeping the last one read")
 		}
-		hs.Timeout = deadline
 		p.held[h.HookName] = h
 	}
 	for name := range p.held {
@@ -142,6 +159,9 @@ func (e *Engine) decide(ctx context.Context, p *phaseRun) error {
 	poll := e.clock.NewTicker(e.jitter(e.cfg.Poll.IdleInterval.D()))
 	defer poll.Stop()
 	for {
+		if ctx.Err() != nil {
+			return e.stopPending(p)
+		}
 		e.deps.Beat()
 		e.publish(p, runner)
 		if e.clock.Now().After(p.budget) || e.clock.Now().Equal(p.budget) {
@@ -154,11 +174,15 @@ func (e *Engine) decide(ctx context.Context, p *phaseRun) error {
 		select {
 		case <-ctx.Done():
 			wake.Stop()
-			p.log.Info().Msg("stopping with the phase pending; the hooks stay held and a restart resumes")
-			return errStopped
+			return e.stopPending(p)
 		case v := <-verdicts:
 			wake.Stop()
 			verdicts <- v // for the deferred wait
+			if ctx.Err() != nil {
+				// Stopping: the runner's verdict may be the Pending of a
+				// cancelled run, never a reason to answer.
+				return e.stopPending(p)
+			}
 			res, decided := v.Result(p.cfg.OnFailure)
 			if !decided {
 				// The runner stopped without a verdict although we did not
@@ -184,6 +208,18 @@ func (e *Engine) decide(ctx context.Context, p *phaseRun) error {
 			}
 		}
 	}
+}
+
+// stopPending handles a stop request while the phase is pending: by
+// default the hooks stay held and a restarted agent resumes; with on_stop:
+// on_failure the phase's on_failure result is decided (and finish sends it).
+func (e *Engine) stopPending(p *phaseRun) error {
+	if p.cfg.OnStop == config.StopOnFailure {
+		e.setResult(p, p.cfg.OnFailure, "the agent was stopped with the phase pending (on_stop: on_failure)")
+		return nil
+	}
+	p.log.Info().Msg("stopping with the phase pending; the hooks stay held and a restart resumes")
+	return errStopped
 }
 
 // nextExtend is when the first hook needs an EXTEND: its timeout less the
@@ -218,7 +254,7 @@ func (e *Engine) extendDue(ctx context.Context, p *phaseRun, force bool) {
 	margin := e.cfg.Extend.Margin.D()
 	sent := map[string]time.Time{}
 	tried := false
-	for _, name := range p.hookNames() {
+	for _, name := range p.byDeadline() {
 		hs := p.st.Hooks[name]
 		due := hs.Timeout.Add(-margin)
 		if !force && (now.Before(due) || !due.Before(p.budget) || now.Before(p.extendAfter[name])) {
@@ -260,7 +296,10 @@ func (e *Engine) extendDue(ctx context.Context, p *phaseRun, force bool) {
 // repoll re-reads the phase's held hooks. It reports false when AS could not
 // be asked (the phase goes on with what it knew).
 func (e *Engine) repoll(ctx context.Context, p *phaseRun) bool {
-	held, err := e.heldByPhase(ctx)
+	// Bounded, so a slow AS does not hold up an EXTEND that is due.
+	rctx, cancel := clockwork.WithTimeout(ctx, e.clock, repollBound)
+	defer cancel()
+	held, err := e.heldByPhase(rctx)
 	if err != nil {
 		if ctx.Err() == nil {
 			p.log.Warn().Err(err).Msg("cannot re-read held hooks")
@@ -288,7 +327,7 @@ func (e *Engine) setResult(p *phaseRun, res config.Result, reason string) {
 // result that is due.
 func (e *Engine) finish(ctx context.Context, p *phaseRun) {
 	res := asclient.Result(p.st.Result)
-	for _, name := range p.hookNames() {
+	for _, name := range p.byDeadline() {
 		hs := p.st.Hooks[name]
 		if hs.Sent != "" || hs.Outcome != "" {
 			continue
@@ -316,10 +355,16 @@ func (e *Engine) finish(ctx context.Context, p *phaseRun) {
 
 // callChunk bounds one round of a callback's retries, so the engine's
 // goroutine beats between rounds even when AS is down for a long time.
-const callChunk = 2 * time.Minute
+// repollBound bounds a re-read of the held hooks during a phase.
+const (
+	callChunk   = 2 * time.Minute
+	repollBound = 30 * time.Second
+)
 
-// callback sends one result for one hook, retrying transient errors until
-// callbackSafety before the hook's timeout. The action key is used when
+// callback sends one result for one hook. Every error but "no longer held"
+// is retried, in rounds with backoff, until callbackSafety before the hook's
+// timeout: an auth or permission error may be fixed (an agency bound, a
+// policy changed) while the hook still waits. The action key is used when
 // known, else the instance ID and hook name.
 func (e *Engine) callback(ctx context.Context, p *phaseRun, hook string, res asclient.Result, timeout time.Time) error {
 	deadline := timeout.Add(-callbackSafety)
@@ -335,20 +380,41 @@ func (e *Engine) callback(ctx context.Context, p *phaseRun, hook string, res asc
 		HookName:   hook,
 		Result:     res,
 	}
-	for {
+	lastKind := ""
+	for round := 0; ; round++ {
 		e.deps.Beat()
-		round := deadline
-		if r := e.clock.Now().Add(callChunk); r.Before(round) {
-			round = r
+		end := deadline
+		if r := e.clock.Now().Add(callChunk); r.Before(end) {
+			end = r
 		}
-		cctx, cancel := clockwork.WithDeadline(ctx, e.clock, round)
+		cctx, cancel := clockwork.WithDeadline(ctx, e.clock, end)
 		err := e.deps.Hooks.Callback(cctx, cb)
 		cancel()
-		if err == nil || !asclient.IsRetryable(err) || ctx.Err() != nil || !round.Before(deadline) {
+		if err == nil || asclient.IsNoLongerHeld(err) || ctx.Err() != nil {
 			return err
 		}
-		p.log.Warn().Err(err).Str("hook", hook).Str("result", string(res)).Msg("callback still failing; retrying until the hook's deadline")
+		delay := e.retry.Delay(round)
+		if !e.clock.Now().Add(delay).Before(deadline) {
+			return err
+		}
+		if kind := errorKind(err); kind != lastKind {
+			lastKind = kind
+			p.log.Warn().Err(err).Str("hook", hook).Str("result", string(res)).Msg("callback failing; retrying until the hook's deadline")
+		}
+		if backoff.Sleep(ctx, e.clock, delay) != nil {
+			return err
+		}
 	}
+}
+
+// errorKind names an error's class, so a retry loop logs each new kind of
+// failure once instead of every attempt.
+func errorKind(err error) string {
+	var ae *asclient.Error
+	if errors.As(err, &ae) {
+		return ae.Kind.String() + "/" + ae.Code
+	}
+	return "other"
 }
 
 // env is what scripts see about the phase now. It is called from the

@@ -197,9 +197,9 @@ func (s *Service) Status() control.Status {
 
 // Signal implements control.Handler. ready and drained are kept even before
 // the instance is known, so an application that is ready early is not missed.
-func (s *Service) Signal(name string) error {
+func (s *Service) Signal(ctx context.Context, name string) error {
 	if e := s.current(); e != nil {
-		return e.Signal(name)
+		return e.Signal(ctx, name)
 	}
 	if name == control.SignalReady || name == control.SignalDrained {
 		return s.signals.Raise(name)
@@ -208,9 +208,9 @@ func (s *Service) Signal(name string) error {
 }
 
 // Complete implements control.Handler.
-func (s *Service) Complete(result, hook string) error {
+func (s *Service) Complete(ctx context.Context, result, hook string) error {
 	if e := s.current(); e != nil {
-		return e.Complete(result, hook)
+		return e.Complete(ctx, result, hook)
 	}
 	return &control.UserError{Msg: "the agent is still starting: " + s.Status().Summary}
 }

@@ -32,6 +32,7 @@ func Default() *Config {
 			Mode:       Parallel,
 			MaxWait:    Duration(time.Hour),
 			OnFailure:  Abandon, // a launch that never got ready is replaced by AS
+			OnStop:     StopHold,
 			Interval:   Duration(5 * time.Second),
 			Timeout:    Duration(60 * time.Second),
 		},
@@ -42,6 +43,7 @@ func Default() *Config {
 			// The instance goes either way; CONTINUE lets the group's other
 			// terminate hooks still run.
 			OnFailure: Continue,
+			OnStop:    StopHold,
 			Interval:  Duration(5 * time.Second),
 			Timeout:   Duration(5 * time.Minute),
 		},

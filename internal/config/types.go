@@ -97,11 +97,24 @@ type Phase struct {
 	// MaxWait is the phase's budget: when it is spent the phase fails.
 	MaxWait   Duration `yaml:"max_wait"`
 	OnFailure Result   `yaml:"on_failure"`
+	// OnStop says what a stopped agent does with a phase still pending:
+	// StopHold leaves the hooks held (a restarted agent resumes), and
+	// StopOnFailure answers them with OnFailure first.
+	OnStop StopAction `yaml:"on_stop"`
 	// Interval and Timeout are the defaults for drop-in scripts, which have
 	// no place to set their own.
 	Interval Duration `yaml:"interval"`
 	Timeout  Duration `yaml:"timeout"`
 }
+
+// StopAction is what a stopped agent does with a pending phase.
+type StopAction string
+
+// The stop actions.
+const (
+	StopHold      StopAction = "hold"       // leave the hooks held; a restart resumes
+	StopOnFailure StopAction = "on_failure" // answer the hooks with on_failure before stopping
+)
 
 // CheckType names a kind of check.
 type CheckType string

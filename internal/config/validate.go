@@ -118,6 +118,9 @@ func (d *document) validatePhase(name string, p Phase) {
 	if p.OnFailure != Continue && p.OnFailure != Abandon {
 		d.add(name+".on_failure", "must be CONTINUE or ABANDON, not %q", p.OnFailure)
 	}
+	if p.OnStop != StopHold && p.OnStop != StopOnFailure {
+		d.add(name+".on_stop", "must be hold or on_failure, not %q", p.OnStop)
+	}
 	d.atLeast(name+".interval", p.Interval, minCheckInterval)
 	d.atLeast(name+".timeout", p.Timeout, time.Second)
 	for i, c := range p.Checks {

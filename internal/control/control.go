@@ -73,13 +73,14 @@ const (
 	SignalExtend  = "extend"  // sends EXTEND now
 )
 
-// Handler is what the agent offers through the socket.
+// Handler is what the agent offers through the socket. ctx ends when the
+// caller goes away; a handler must not block past it.
 type Handler interface {
 	Status() Status
-	Signal(name string) error
+	Signal(ctx context.Context, name string) error
 	// Complete answers the current phase's hooks with result now (all of
 	// them, or only hook when it is not empty): an operator's override.
-	Complete(result, hook string) error
+	Complete(ctx context.Context, result, hook string) error
 }
 
 // UserError is an error the handler wants shown to the caller as a refusal
@@ -155,7 +156,7 @@ func newMux(h Handler, log zerolog.Logger) http.Handler {
 			return
 		}
 		log.Info().Str("signal", req.Signal).Msg("signal received on the control socket")
-		reply(w, h.Signal(req.Signal))
+		reply(w, h.Signal(r.Context(), req.Signal))
 	})
 	mux.HandleFunc("POST /v1/complete", func(w http.ResponseWriter, r *http.Request) {
 		var req completeRequest
@@ -163,7 +164,7 @@ func newMux(h Handler, log zerolog.Logger) http.Handler {
 			return
 		}
 		log.Warn().Str("result", req.Result).Str("hook", req.Hook).Msg("operator override on the control socket")
-		reply(w, h.Complete(req.Result, req.Hook))
+		reply(w, h.Complete(r.Context(), req.Result, req.Hook))
 	})
 	return requirePeer(mux, log)
 }

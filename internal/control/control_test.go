@@ -29,7 +29,7 @@ func (h *recordingHandler) Status() Status {
 	return Status{InstanceID: "i-1", State: "launch", Phase: &Phase{Name: "launch", Checks: []Check{{Name: "web", State: "pending", Attempts: 3}}}}
 }
 
-func (h *recordingHandler) Signal(name string) error {
+func (h *recordingHandler) Signal(_ context.Context, name string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if name == "bogus" {
@@ -39,7 +39,7 @@ func (h *recordingHandler) Signal(name string) error {
 	return nil
 }
 
-func (h *recordingHandler) Complete(result, hook string) error {
+func (h *recordingHandler) Complete(_ context.Context, result, hook string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.complete = append(h.complete, result+"/"+hook)

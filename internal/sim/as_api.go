@@ -285,6 +285,9 @@ func (s *Sim) serveCallback(c *call) {
 	}
 	defer s.mu.Unlock()
 	in, r, code := findRecord(g, b)
+	if r != nil {
+		c.rec.InstanceID, c.rec.Hook = in.id, r.hook
+	}
 	if code != "" {
 		msg := "the lifecycle hook callback object does not exist or is not HANGING"
 		if code == codeNoInstance {
@@ -330,9 +333,12 @@ func findRecord(g *group, b callbackBody) (*instance, *record, string) {
 	return nil, nil, codeNotHanging
 }
 
+// hanging returns the record with AS.7042 unless it is HANGING. The
+// instance and record are returned either way, so the request record names
+// the hook even when the callback is refused.
 func hanging(in *instance, r *record) (*instance, *record, string) {
 	if r.status != statusHanging {
-		return nil, nil, codeNotHanging
+		return in, r, codeNotHanging
 	}
 	return in, r, ""
 }
