@@ -40,6 +40,7 @@ func commands() []command {
 	return []command{
 		{"demo", "run the whole product against the built-in simulator, in under a minute", runDemo},
 		{"run", "run the agent (what the service runs)", runRun},
+		{"service", "install, uninstall, start, stop, restart the system service, or show its status", runService},
 		{"status", "show the running agent's phase, hooks and checks", runStatus},
 		{"signal", "tell the running agent: ready, drained, fail or extend", runSignal},
 		{"complete", "answer the current phase's hooks now (an operator's override)", runComplete},

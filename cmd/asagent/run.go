@@ -4,12 +4,14 @@ import (
 	"context"
 	"io"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/asagent/asagent/internal/agent"
 	"github.com/asagent/asagent/internal/config"
+	"github.com/asagent/asagent/internal/sdnotify"
 	"github.com/asagent/asagent/internal/version"
 )
 
@@ -19,13 +21,29 @@ func runRun(ctx context.Context, cio cmdIO, args []string) int {
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
+	// Under the Windows service control manager the agent runs inside
+	// kardianos/service's loop, which must start first; elsewhere (systemd,
+	// a terminal) this returns at once.
+	if code, handled := runUnderServiceManager(ctx, cio, *path); handled {
+		return code
+	}
 	cfg, code, ok := loadConfig(cio, *path)
 	if !ok {
 		return code
 	}
 	log := newLogger(cio.stderr, cfg.Log)
-	log.Info().Str("version", version.String()).Str("config", *path).Msg("asagent starting")
-	svc := agent.New(cfg, log, agent.ServiceOptions{Getenv: os.Getenv, Notifier: newNotifier(log)})
+	return runAgent(ctx, log, cfg, *path, newNotifier(log))
+}
+
+// runAgent runs the agent until ctx ends and returns the exit code.
+func runAgent(ctx context.Context, log zerolog.Logger, cfg *config.Config, path string, n agent.Notifier) int {
+	log.Info().Str("version", version.String()).Str("config", path).Msg("asagent starting")
+	if s, ok := n.(interface{ Stopping(string) }); ok {
+		// Tell systemd at once that the stop has begun: `systemctl status`
+		// shows "deactivating" with this line while the agent winds down.
+		defer context.AfterFunc(ctx, func() { s.Stopping("stopping: leaving held hooks held for the next start") })()
+	}
+	svc := agent.New(cfg, log, agent.ServiceOptions{Getenv: os.Getenv, Notifier: n})
 	if err := svc.Run(ctx); err != nil {
 		log.Error().Err(err).Msg("asagent stopped")
 		return exitFailed
@@ -72,6 +90,57 @@ func (n logNotifier) Ready()             { n.log.Info().Msg("ready") }
 func (n logNotifier) Status(line string) { n.log.Debug().Str("status", line).Msg("status") }
 func (n logNotifier) Watchdog()          {}
 
+// minWatchdog is the shortest watchdog timeout the agent can satisfy: its
+// main loop beats at least every 30 s, and one late beat must not be fatal.
+const minWatchdog = time.Minute
+
+// newNotifier returns the notifier for this process: systemd's socket when
+// $NOTIFY_SOCKET names one, the log otherwise.
 func newNotifier(log zerolog.Logger) agent.Notifier {
-	return logNotifier{log: log}
+	n, err := sdnotify.FromEnv(os.Getenv, os.Getpid())
+	if err != nil {
+		log.Warn().Err(err).Msg("service manager notification")
+	}
+	if n == nil {
+		return logNotifier{log: log}
+	}
+	if w := n.WatchdogInterval(); w > 0 && w < minWatchdog {
+		log.Warn().Dur("watchdog_sec", w).Dur("min_sec", minWatchdog).
+			Msg("WatchdogSec is shorter than the agent's heartbeat allows; systemd may kill a healthy agent")
+	}
+	return &systemdNotifier{n: n, log: log}
+}
+
+// systemdNotifier sends READY=1, STATUS= and WATCHDOG=1 to systemd, and
+// logs what a person reading the journal needs: readiness, status changes
+// at debug level, and trouble with the socket once per episode (the
+// watchdog would otherwise log it every beat).
+type systemdNotifier struct {
+	n       *sdnotify.Notifier
+	log     zerolog.Logger
+	failing atomic.Bool
+}
+
+func (s *systemdNotifier) Ready() {
+	s.log.Info().Msg("ready")
+	s.report(s.n.Ready())
+}
+
+func (s *systemdNotifier) Status(line string) {
+	s.log.Debug().Str("status", line).Msg("status")
+	s.report(s.n.Status(line))
+}
+
+func (s *systemdNotifier) Watchdog() { s.report(s.n.Watchdog()) }
+
+// Stopping says the agent is on its way out (STOPPING=1).
+func (s *systemdNotifier) Stopping(line string) { s.report(s.n.Stopping(line)) }
+
+func (s *systemdNotifier) report(err error) {
+	switch {
+	case err != nil && !s.failing.Swap(true):
+		s.log.Warn().Err(err).Msg("cannot notify systemd; will keep trying")
+	case err == nil && s.failing.Swap(false):
+		s.log.Info().Msg("notifying systemd works again")
+	}
 }
