@@ -3,6 +3,8 @@
 GO          ?= go
 # Linter pinned and run with `go run pkg@version` so its dependencies stay out of go.mod.
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# The packager, pinned the same way.
+NFPM        ?= github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -12,7 +14,7 @@ LDFLAGS := -s -w -X $(VPKG).Version=$(VERSION) -X $(VPKG).Commit=$(COMMIT)
 # Release targets: Huawei Cloud offers x86 and Kunpeng (arm64) Linux images and Windows images.
 PLATFORMS := linux/amd64 linux/arm64 windows/amd64
 
-.PHONY: all build cross test fmt-check vet cross-vet lint unit clean
+.PHONY: all build cross test fmt-check vet cross-vet lint unit clean package
 
 all: test build
 
@@ -26,6 +28,26 @@ cross:
 		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' \
 			-o bin/asagent-$$os-$$arch$$ext ./cmd/asagent; \
 	done
+
+# Packages: .deb and .rpm for each architecture, into $(DIST). The package
+# version is the git tag without its "v" (nfpm turns a semver pre-release into
+# each format's own syntax); an untagged tree is 0.0.0-git.COMMIT.
+DIST        ?= dist
+PKG_ARCHS   ?= amd64 arm64
+PKG_FORMATS ?= deb rpm
+PKG_VERSION ?= $(shell v=$$(git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null) && echo "$${v\#v}" || echo "0.0.0-git.$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)")
+
+package:
+	@set -e; stage=$(DIST)/stage; mkdir -p $$stage; \
+	sed "s#dist/stage/asagent#$$stage/asagent#" packaging/nfpm.yaml > $$stage/nfpm.yaml; \
+	for arch in $(PKG_ARCHS); do \
+		echo "build linux/$$arch"; \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $$stage/asagent ./cmd/asagent; \
+		for f in $(PKG_FORMATS); do \
+			ARCH=$$arch VERSION='$(PKG_VERSION)' $(GO) run $(NFPM) package --config $$stage/nfpm.yaml --packager $$f --target $(DIST)/; \
+		done; \
+	done; \
+	rm -rf $$stage
 
 test: fmt-check vet lint cross-vet unit
 

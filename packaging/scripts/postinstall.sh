@@ -1,0 +1,55 @@
+#!/bin/sh
+# asagent post-install: the deb's postinst and the rpm's %post.
+#   deb: $1 = configure, $2 = the version configured before (empty on a first install)
+#   rpm: $1 = how many versions are installed now (1: first install, 2: upgrade)
+set -e
+
+unit=asagent.service
+
+case "$1" in
+configure) if [ -z "$2" ]; then first=yes; else first=no; fi ;;
+1) first=yes ;;
+[0-9]*) first=no ;;
+*) exit 0 ;; # abort-upgrade, abort-remove...: nothing to undo
+esac
+
+# running_system is true where systemd runs this machine right now. In an image
+# being built (a chroot, debootstrap, a container build) the service is enabled
+# but not started: it starts on the first boot of an instance made from the image.
+running_system() {
+	[ -d /run/systemd/system ] || return 1
+	command -v systemctl >/dev/null 2>&1 || return 1
+	if command -v systemd-detect-virt >/dev/null 2>&1 && systemd-detect-virt --quiet --chroot; then
+		return 1
+	fi
+	# Debian's switch for image builders: a policy-rc.d that forbids starting
+	# services (exit 101).
+	if [ -x /usr/sbin/policy-rc.d ]; then
+		rc=0
+		/usr/sbin/policy-rc.d asagent start >/dev/null 2>&1 || rc=$?
+		[ "$rc" -ne 101 ] || return 1
+	fi
+	return 0
+}
+
+# Enable at boot on a first install only, so that an administrator's
+# `systemctl disable asagent` survives upgrades. `systemctl enable` only writes
+# symlinks: it works in an image build too.
+if [ "$first" = yes ] && command -v systemctl >/dev/null 2>&1; then
+	systemctl enable "$unit" >/dev/null 2>&1 ||
+		echo "asagent: could not enable $unit; run: systemctl enable $unit" >&2
+fi
+
+if running_system; then
+	systemctl daemon-reload || true
+	if systemctl is-enabled --quiet "$unit" || systemctl is-active --quiet "$unit"; then
+		# --no-block: the unit is Type=notify and reports READY only once it
+		# knows its instance and group. A package install (perhaps run by
+		# cloud-init, which must not be held up) does not wait for that.
+		# restart: an upgrade runs the new binary; a held hook stays held
+		# and the new agent carries on with it.
+		systemctl --no-block restart "$unit" ||
+			echo "asagent: could not start $unit; see: systemctl status $unit" >&2
+	fi
+fi
+exit 0
