@@ -1,0 +1,135 @@
+package e2e
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// inCI reports whether the test runs under .ci/run, which installs every
+// tool these tests need: there a missing tool is a failure, not a skip.
+func inCI() bool { return os.Getenv("CI") == "true" }
+
+// needTool returns the path of a program the test needs. Where it is
+// missing the test skips with what to install, or fails under CI.
+func needTool(t *testing.T, name, debianPackage string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err == nil {
+		return path
+	}
+	if inCI() {
+		t.Fatalf("%s is not installed; .ci/run must install Debian's %s", name, debianPackage)
+	}
+	t.Skipf("needs %s (apt-get install %s)", name, debianPackage)
+	return ""
+}
+
+// needRoot skips unless the test runs as root on Linux.
+func needRoot(t *testing.T, why string) {
+	t.Helper()
+	if runtime.GOOS != "linux" {
+		t.Skipf("needs Linux: %s", why)
+	}
+	if os.Geteuid() != 0 {
+		t.Skipf("needs root: %s; CI runs as root", why)
+	}
+}
+
+// repoRoot is the repository's top directory (the test runs in its package
+// directory, two levels down).
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "packaging", "nfpm.yaml")); err != nil {
+		t.Fatalf("repository root not found from the test directory: %v", err)
+	}
+	return root
+}
+
+// buildPackages runs `make package` for this machine's architecture and
+// the given formats into a temporary directory, exactly as a release does,
+// and returns the directory.
+func buildPackages(t *testing.T, formats ...string) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds packages; skipped with -short")
+	}
+	makePath := needTool(t, "make", "make")
+	dist := t.TempDir()
+	cmd := exec.Command(makePath, "-C", repoRoot(t), "package",
+		"DIST="+dist, "PKG_ARCHS="+runtime.GOARCH, "PKG_FORMATS="+strings.Join(formats, " "))
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("make package: %v\n%s", err, out)
+	}
+	return dist
+}
+
+// onlyFile returns the one file in dir matching pattern.
+func onlyFile(t *testing.T, dir, pattern string) string {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(dir, pattern))
+	if err != nil || len(m) != 1 {
+		t.Fatalf("want one %s in %s, found %q (%v)", pattern, dir, m, err)
+	}
+	return m[0]
+}
+
+// eventually polls cond until it holds, failing after limit. It is for
+// outside processes (a container, systemd, the simulator), which offer
+// nothing to wait on.
+func eventually(t *testing.T, limit time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	end := time.Now().Add(limit)
+	last := ""
+	for {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		last = state
+		if time.Now().After(end) {
+			t.Fatalf("still waiting after %v for %s; last seen:\n%s", limit, what, last)
+		}
+		time.Sleep(200 * time.Millisecond) // polling an outside process: there is nothing to wait on
+	}
+}
+
+// lockedBuffer is a bytes.Buffer that a process's output goroutine and the
+// test may use at once.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// tail is the last n lines of s, for failure messages.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
