@@ -625,3 +625,73 @@ func instanceState(t *testing.T, c *as.AsClient) string {
 	}
 	return ""
 }
+
+// In an image being built (dpkg in a chroot, no systemd running there) the
+// package enables the service for the image's first boot and starts
+// nothing, also where the builder has made /run/systemd/system appear.
+func TestImageBuildInstall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a Debian root; skipped with -short")
+	}
+	needRoot(t, "chroot and debootstrap")
+	needTool(t, "debootstrap", "debootstrap")
+	needTool(t, "chroot", "coreutils")
+	suite := hostCodename()
+	if suite == "" {
+		t.Skip("needs a Debian host (no VERSION_CODENAME in /etc/os-release)")
+	}
+	mirror, err := debianMirror("/", suite)
+	if err != nil {
+		t.Fatalf("the machine's apt sources name no mirror: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	deb := onlyFile(t, buildPackages(t, "deb"), "asagent_*_"+runtime.GOARCH+".deb")
+	cached := debootstrapRoot(t, ctx, suite, mirror)
+	for _, tc := range []struct {
+		name       string
+		runSystemd bool // the builder made /run/systemd/system appear (a bind-mounted /run)
+		proc       bool // the builder mounted /proc, as most do
+	}{
+		{"plain chroot", false, false},
+		{"chroot with /run/systemd/system", true, false},
+		{"chroot with /proc and /run/systemd/system", true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := filepath.Join(t.TempDir(), "root")
+			run(t, ctx, "cp", "-a", "--reflink=auto", cached, root)
+			run(t, ctx, "cp", deb, filepath.Join(root, "tmp", "asagent.deb"))
+			if tc.runSystemd {
+				if err := os.MkdirAll(filepath.Join(root, "run", "systemd", "system"), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.proc {
+				proc := filepath.Join(root, "proc")
+				run(t, ctx, "mount", "-t", "proc", "proc", proc)
+				t.Cleanup(func() {
+					if out, err := exec.Command("umount", proc).CombinedOutput(); err != nil {
+						t.Errorf("umount %s: %v: %s", proc, err, out)
+					}
+				})
+			}
+			cmd := exec.CommandContext(ctx, "chroot", root, "dpkg", "-i", "/tmp/asagent.deb")
+			cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND=noninteractive"}
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("dpkg -i in the chroot: %v\n%s", err, out)
+			}
+			link, err := os.Readlink(filepath.Join(root, "etc/systemd/system/multi-user.target.wants/asagent.service"))
+			if err != nil || !strings.HasSuffix(link, "/systemd/system/asagent.service") {
+				t.Errorf("not enabled for boot: %q, %v\ndpkg said:\n%s", link, err, out)
+			}
+			exe := filepath.Join(root, "usr", "bin", "asagent")
+			entries, _ := os.ReadDir("/proc")
+			for _, e := range entries {
+				if target, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe")); err == nil && target == exe {
+					t.Errorf("the agent runs (pid %s) in an image being built", e.Name())
+				}
+			}
+		})
+	}
+}

@@ -19,9 +19,11 @@ esac
 running_system() {
 	[ -d /run/systemd/system ] || return 1
 	command -v systemctl >/dev/null 2>&1 || return 1
-	if command -v systemd-detect-virt >/dev/null 2>&1 && systemd-detect-virt --quiet --chroot; then
-		return 1
-	fi
+	# In a chroot PID 1's root is not ours. Where that cannot be read (no
+	# /proc, as in a bare image build, or no right to look) this is no system
+	# to start services on either.
+	pid1_root=$(stat -L -c %d:%i /proc/1/root/ 2>/dev/null) || return 1
+	[ "$pid1_root" = "$(stat -L -c %d:%i /)" ] || return 1
 	# Debian's switch for image builders: a policy-rc.d that forbids starting
 	# services (exit 101).
 	if [ -x /usr/sbin/policy-rc.d ]; then
@@ -33,11 +35,19 @@ running_system() {
 }
 
 # Enable at boot on a first install only, so that an administrator's
-# `systemctl disable asagent` survives upgrades. `systemctl enable` only writes
-# symlinks: it works in an image build too.
+# `systemctl disable asagent` survives upgrades. In an image build systemctl
+# writes the symlinks itself (SYSTEMCTL_INSTALL_CLIENT_SIDE) rather than ask a
+# service manager that is not there, even when the builder made
+# /run/systemd/system appear.
 if [ "$first" = yes ] && command -v systemctl >/dev/null 2>&1; then
-	systemctl enable "$unit" >/dev/null 2>&1 ||
+	if running_system; then
+		systemctl enable "$unit" >/dev/null 2>&1 || failed=yes
+	else
+		SYSTEMCTL_INSTALL_CLIENT_SIDE=1 systemctl enable "$unit" >/dev/null 2>&1 || failed=yes
+	fi
+	if [ "${failed:-}" = yes ]; then
 		echo "asagent: could not enable $unit; run: systemctl enable $unit" >&2
+	fi
 fi
 
 if running_system; then
