@@ -41,7 +41,7 @@ func runAgent(ctx context.Context, log zerolog.Logger, cfg *config.Config, path 
 	if s, ok := n.(interface{ Stopping(string) }); ok {
 		// Tell systemd at once that the stop has begun: `systemctl status`
 		// shows "deactivating" with this line while the agent winds down.
-		defer context.AfterFunc(ctx, func() { s.Stopping("stopping: leaving held hooks held for the next start") })()
+		defer context.AfterFunc(ctx, func() { s.Stopping("stopping") })()
 	}
 	svc := agent.New(cfg, log, agent.ServiceOptions{Getenv: os.Getenv, Notifier: n})
 	if err := svc.Run(ctx); err != nil {
