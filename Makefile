@@ -30,12 +30,13 @@ cross:
 	done
 
 # Packages: .deb and .rpm for each architecture, into $(DIST). The package
-# version is the git tag without its "v" (nfpm turns a semver pre-release into
-# each format's own syntax); an untagged tree is 0.0.0-git.COMMIT.
+# version is semver from git, which nfpm turns into each format's syntax: a tag
+# v1.2.3 gives 1.2.3, commits after it 1.2.3+4.gCOMMIT (sorting after 1.2.3),
+# and an untagged tree 0.0.0-git.COMMIT (a pre-release: 0.0.0~git.COMMIT).
 DIST        ?= dist
 PKG_ARCHS   ?= amd64 arm64
 PKG_FORMATS ?= deb rpm
-PKG_VERSION ?= $(shell v=$$(git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null) && echo "$${v\#v}" || echo "0.0.0-git.$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)")
+PKG_VERSION ?= $(shell v=$$(git describe --tags --match 'v[0-9]*' 2>/dev/null | sed 's/^v//; s/-\([0-9][0-9]*\)-g\([0-9a-f]*\)$$/+\1.g\2/'); [ -n "$$v" ] && echo "$$v" || echo "0.0.0-git.$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)")
 
 package:
 	@set -e; stage=$(DIST)/stage; mkdir -p $$stage; \

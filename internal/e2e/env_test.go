@@ -12,6 +12,11 @@ import (
 	"time"
 )
 
+// rootCacheDir holds what the tests fetch or build once per machine (the
+// Debian root, cloud-init's unpacked package). It is outside the repository,
+// so that CI's fresh clones share it (debootstrap takes a minute or more).
+const rootCacheDir = "/var/cache/asagent-test"
+
 // inCI reports whether the test runs under .ci/run, which installs every
 // tool these tests need: there a missing tool is a failure, not a skip.
 func inCI() bool { return os.Getenv("CI") == "true" }

@@ -35,9 +35,6 @@ import (
 const (
 	rootVariant  = "minbase"
 	rootPackages = "systemd,systemd-sysv,dbus"
-	// rootCacheDir is outside the repository, so that CI's fresh clones
-	// share one root (debootstrap takes a minute or more).
-	rootCacheDir = "/var/cache/asagent-test"
 )
 
 // Credentials of the simulator's permanent test key, which the test's own
