@@ -1,15 +1,12 @@
 package e2e
 
 import (
-	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 )
 
 // rootCacheDir holds what the tests fetch or build once per machine (the
@@ -34,17 +31,6 @@ func needTool(t *testing.T, name, debianPackage string) string {
 	}
 	t.Skipf("needs %s (apt-get install %s)", name, debianPackage)
 	return ""
-}
-
-// needRoot skips unless the test runs as root on Linux.
-func needRoot(t *testing.T, why string) {
-	t.Helper()
-	if runtime.GOOS != "linux" {
-		t.Skipf("needs Linux: %s", why)
-	}
-	if os.Geteuid() != 0 {
-		t.Skipf("needs root: %s; CI runs as root", why)
-	}
 }
 
 // repoRoot is the repository's top directory (the test runs in its package
@@ -89,52 +75,4 @@ func onlyFile(t *testing.T, dir, pattern string) string {
 		t.Fatalf("want one %s in %s, found %q (%v)", pattern, dir, m, err)
 	}
 	return m[0]
-}
-
-// eventually polls cond until it holds, failing after limit. It is for
-// outside processes (a container, systemd, the simulator), which offer
-// nothing to wait on.
-func eventually(t *testing.T, limit time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	end := time.Now().Add(limit)
-	last := ""
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		last = state
-		if time.Now().After(end) {
-			t.Fatalf("still waiting after %v for %s; last seen:\n%s", limit, what, last)
-		}
-		time.Sleep(200 * time.Millisecond) // polling an outside process: there is nothing to wait on
-	}
-}
-
-// lockedBuffer is a bytes.Buffer that a process's output goroutine and the
-// test may use at once.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// tail is the last n lines of s, for failure messages.
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

@@ -109,20 +109,6 @@ func debianMirror(root, suite string) (string, error) {
 	return "", fmt.Errorf("no apt source in %s serves %s main", etc, suite)
 }
 
-// hostCodename is this Debian's codename from /etc/os-release.
-func hostCodename() string {
-	b, err := os.ReadFile("/etc/os-release")
-	if err != nil {
-		return ""
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VERSION_CODENAME="); ok {
-			return strings.Trim(v, `"'`)
-		}
-	}
-	return ""
-}
-
 // The mirror comes from whichever format the machine uses, skipping
 // security and updates suites, disabled stanzas, deb-src lines and files
 // apt itself ignores.

@@ -1,0 +1,86 @@
+//go:build linux
+
+package e2e
+
+import (
+	"bytes"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// needRoot skips unless the test runs as root on Linux.
+func needRoot(t *testing.T, why string) {
+	t.Helper()
+	if runtime.GOOS != "linux" {
+		t.Skipf("needs Linux: %s", why)
+	}
+	if os.Geteuid() != 0 {
+		t.Skipf("needs root: %s; CI runs as root", why)
+	}
+}
+
+// hostCodename is this Debian's codename from /etc/os-release.
+func hostCodename() string {
+	b, err := os.ReadFile("/etc/os-release")
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VERSION_CODENAME="); ok {
+			return strings.Trim(v, `"'`)
+		}
+	}
+	return ""
+}
+
+// eventually polls cond until it holds, failing after limit. It is for
+// outside processes (a container, systemd, the simulator), which offer
+// nothing to wait on.
+func eventually(t *testing.T, limit time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	end := time.Now().Add(limit)
+	last := ""
+	for {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		last = state
+		if time.Now().After(end) {
+			t.Fatalf("still waiting after %v for %s; last seen:\n%s", limit, what, last)
+		}
+		time.Sleep(200 * time.Millisecond) // polling an outside process: there is nothing to wait on
+	}
+}
+
+// lockedBuffer is a bytes.Buffer that a process's output goroutine and the
+// test may use at once.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// tail is the last n lines of s, for failure messages.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
