@@ -129,8 +129,8 @@ func TestDropInRules(t *testing.T) {
 					t.Errorf("%s is listed; the name rule should have skipped it", name)
 				}
 			}
-			if !tc.insecure && v.State != Passed {
-				t.Errorf("verdict %+v: refused drop-ins must not hold the phase", v)
+			if !tc.insecure && (v.State != Pending || !strings.Contains(v.Reason, "refused, so not run")) {
+				t.Errorf("verdict %+v: refused drop-ins must keep the phase from passing", v)
 			}
 			if tc.insecure && v.State != Failed {
 				t.Errorf("verdict %+v: the insecure run should have run the writable scripts", v)
@@ -159,7 +159,7 @@ func TestDropInDirectoryRule(t *testing.T) {
 }
 
 // A script made unsafe after the directory was read is refused at its next
-// attempt, not run.
+// attempt, not run, and the phase cannot pass without it.
 func TestDropInRecheckedBeforeEachAttempt(t *testing.T) {
 	dir := t.TempDir()
 	writeScript(t, dir, "step", "exit 1", 0o755)
@@ -174,16 +174,24 @@ func TestDropInRecheckedBeforeEachAttempt(t *testing.T) {
 	}
 	writeScript(t, dir, "step", "exit 100", 0o777)
 	clock.Advance(5 * time.Second)
-	v := <-done
-	st := checkStatus(t, p, "step")
-	if st.State != Refused || !strings.Contains(st.LastError, "world-writable") || v.State != Passed {
-		t.Errorf("verdict %+v, status %+v", v, st)
+	// Refused, the check does not run (its exit 100 would have failed the
+	// phase), and the phase cannot pass without it: it waits out max_wait.
+	eventually(t, 10*time.Second, "the refusal", func() bool { return checkStatus(t, p, "step").State == Refused })
+	if st := checkStatus(t, p, "step"); !strings.Contains(st.LastError, "world-writable") {
+		t.Errorf("status %+v", st)
+	}
+	if err := clock.BlockUntilContext(t.Context(), 1); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Hour)
+	if v := <-done; v.State != Failed || !strings.Contains(v.Reason, "refused, so not run: step") {
+		t.Errorf("verdict %+v, want failed at max_wait because step was refused", v)
 	}
 }
 
 // Scripts and declarative checks share one namespace: sorted together by
 // name (byte order, as the C locale), and a second check of the same name
-// is refused and reported.
+// is refused and reported, and keeps the phase from passing.
 func TestScriptsAndChecksMerged(t *testing.T) {
 	dir := t.TempDir()
 	log := filepath.Join(t.TempDir(), "order")
@@ -198,7 +206,9 @@ func TestScriptsAndChecksMerged(t *testing.T) {
 	ph := fastPhase(config.Sequential)
 	ph.ScriptsDir = dir
 	p := NewPhase("terminate", ph, checks, testOptions(t, clockwork.NewFakeClock()))
-	if v := p.Run(t.Context()); v.State != Passed {
+	// Every check that runs passes, but the refused duplicate keeps the
+	// phase from passing: a name clash is a mistake to fix, not to skip.
+	if v := p.RunOnce(t.Context()); v.State != Pending || !strings.Contains(v.Reason, "refused, so not run: d") {
 		t.Fatalf("verdict %+v", v)
 	}
 	data, err := os.ReadFile(log)

@@ -407,6 +407,11 @@ func (p *Phase) step() (Verdict, bool) {
 		busy = busy || r.active
 	}
 	if first == nil {
+		if why := p.blocked(); why != "" {
+			// Everything that runs has passed, but not everything could
+			// run: stay pending until a reload fixes it or max_wait ends.
+			return Verdict{}, false
+		}
 		return Verdict{State: Passed, Reason: fmt.Sprintf("all %d checks passed", n)}, true
 	}
 	if p.cfg.Mode == config.Sequential {
@@ -455,6 +460,8 @@ func (p *Phase) budgetSpent() Verdict {
 	v := Verdict{State: Failed, Reason: fmt.Sprintf("max_wait %s spent; still pending: %s", p.cfg.MaxWait.D(), strings.Join(pending, ", "))}
 	if len(pending) > 0 {
 		v.Failed = pending[0]
+	} else if why := p.blocked(); why != "" {
+		v.Reason = fmt.Sprintf("max_wait %s spent; %s", p.cfg.MaxWait.D(), why)
 	}
 	return v
 }
@@ -651,6 +658,9 @@ func (p *Phase) RunOnce(ctx context.Context) Verdict {
 	p.mu.Unlock()
 	if !decided {
 		v = Verdict{State: Pending, Reason: "not every check passed its one attempt"}
+		if why := p.blocked(); why != "" {
+			v.Reason = why
+		}
 		if ctx.Err() != nil {
 			v.Reason = "stopped: " + ctx.Err().Error()
 		}
@@ -661,17 +671,40 @@ func (p *Phase) RunOnce(ctx context.Context) Verdict {
 
 // verdictNow decides from the checks' states without starting any; the
 // caller holds p.mu.
+// blocked says why the phase cannot pass although its runnable checks may
+// have: a refused drop-in (unsafe owner or mode, not a regular file, a
+// duplicate name) is a check the user meant to run that did not run, and a
+// CONTINUE on the rest would put an unchecked instance into service. A YAML
+// drop-in that does not parse is left out instead (its problem shows in
+// the status and in `asagent validate`), as the others still load. Empty
+// when nothing blocks. Called with p.mu held.
+func (p *Phase) blocked() string {
+	var refused []string
+	for _, r := range p.runners {
+		if r.st.State == Refused {
+			refused = append(refused, r.st.Name)
+		}
+	}
+	if len(refused) > 0 {
+		return "refused, so not run: " + strings.Join(refused, ", ")
+	}
+	return ""
+}
+
 func (p *Phase) verdictNow() (Verdict, bool) {
-	n := 0
+	n, pending := 0, false
 	for _, r := range p.runners {
 		switch r.st.State {
 		case Failed:
 			return Verdict{State: Failed, Failed: r.st.Name, Reason: r.st.Name + ": " + r.st.LastError}, true
 		case Pending:
-			return Verdict{}, false
+			pending = true
 		case Passed:
 			n++
 		}
+	}
+	if pending || p.blocked() != "" {
+		return Verdict{}, false
 	}
 	return Verdict{State: Passed, Reason: fmt.Sprintf("all %d checks passed", n)}, true
 }
