@@ -6,8 +6,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"time"
+
+	"github.com/asagent/asagent/internal/fsutil"
 )
 
 // stateVersion is bumped when State changes incompatibly; a file of another
@@ -96,49 +97,13 @@ func (st stateStore) load() (s *State, warn error) {
 	return &State{Version: stateVersion}, fmt.Errorf("state file %s unreadable, starting fresh: %w", st.path, err)
 }
 
-// save writes s atomically: a temporary file in the same directory, fsync,
-// rename over the old file, fsync the directory. A crash at any point
-// leaves either the old state or the new one, never a torn file.
+// save writes s atomically (see fsutil.WriteFileAtomic): a crash leaves
+// either the old state or the new one, never a torn file.
 func (st stateStore) save(s *State) error {
 	s.Version = stateVersion
 	data, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return err
 	}
-	dir := filepath.Dir(st.path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, ".state-*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // no-op after a successful rename
-	if _, err := tmp.Write(append(data, '\n')); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), st.path); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
-		return err // Windows cannot fsync a directory: ErrInvalid there is fine
-	}
-	return nil
+	return fsutil.WriteFileAtomic(st.path, append(data, '\n'))
 }

@@ -6,8 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
+
+	"github.com/asagent/asagent/internal/fsutil"
 )
 
 // How a scaling group was found, as Discovery.Source reports it.
@@ -148,32 +149,7 @@ func (c *Client) writeCache(opts DiscoverOptions, d Discovery) {
 		ProjectID: c.projectID, InstanceID: opts.InstanceID,
 		GroupID: d.GroupID, GroupName: d.GroupName, DiscoveredAt: c.clock.Now().UTC(),
 	}, "", "  ")
-	if err := writeFileAtomic(opts.CacheFile, append(data, '\n')); err != nil {
+	if err := fsutil.WriteFileAtomic(opts.CacheFile, append(data, '\n')); err != nil {
 		c.log.Warn().Err(err).Str("file", opts.CacheFile).Msg("cannot write the scaling group cache")
 	}
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // after a successful rename this fails harmlessly
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }

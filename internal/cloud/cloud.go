@@ -76,8 +76,8 @@ func New(identityCtx context.Context, cfg *config.Config, getenv func(string) st
 	case c.Credentials.AccessKey != "":
 		s.Creds, err = metadata.NewStatic(metadata.Credentials{
 			AccessKey:     c.Credentials.AccessKey,
-			SecretKey:     metadata.Secret(c.Credentials.SecretKey.Reveal()),
-			SecurityToken: metadata.Secret(c.Credentials.SecurityToken.Reveal()),
+			SecretKey:     c.Credentials.SecretKey,
+			SecurityToken: c.Credentials.SecurityToken,
 			Source:        metadata.SourceConfig,
 		})
 	case envOK:

@@ -395,6 +395,3 @@ func (d Duration) String() string {
 	}
 	return s
 }
-
-// MarshalYAML keeps secrets out of dumped configuration.
-func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }

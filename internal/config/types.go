@@ -4,6 +4,8 @@ package config
 
 import (
 	"time"
+
+	"github.com/asagent/asagent/internal/secret"
 )
 
 // Config is the whole agent.yaml. The yaml key names are part of the user
@@ -192,17 +194,6 @@ type Duration time.Duration
 // D returns d as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
 
-// Secret is a string that never prints: String and MarshalYAML redact it, so
-// a Config can be logged or dumped without leaking credentials.
-type Secret string
-
-// String returns "[redacted]" for a set secret and "" for an empty one.
-func (s Secret) String() string {
-	if s == "" {
-		return ""
-	}
-	return "[redacted]"
-}
-
-// Reveal returns the secret itself, for the one place that signs requests.
-func (s Secret) Reveal() string { return string(s) }
+// Secret is a string that never prints (see package secret): credentials
+// in a Config stay redacted whatever prints or dumps it.
+type Secret = secret.Secret

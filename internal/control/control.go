@@ -136,8 +136,7 @@ func Serve(ctx context.Context, path string, h Handler, log zerolog.Logger) erro
 }
 
 func listen(path string) (net.Listener, error) {
-	// Create the socket with no permissions for others from the start, not
-	// chmod afterwards: there must be no window in which others can connect.
+	// There must be no window in which others can connect (listenPrivate).
 	ln, err := listenPrivate(path)
 	if err != nil {
 		return nil, fmt.Errorf("control socket %s: %w", path, err)

@@ -44,10 +44,4 @@ func requirePeer(next http.Handler, log zerolog.Logger) http.Handler {
 	})
 }
 
-func listenPrivate(path string) (net.Listener, error) {
-	old := syscall.Umask(0o177)
-	defer syscall.Umask(old)
-	return net.Listen("unix", path)
-}
-
 func isConnRefused(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }

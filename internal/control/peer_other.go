@@ -20,18 +20,6 @@ func withPeer(ctx context.Context, _ net.Conn) context.Context { return ctx }
 // socket is created 0600 in a directory only administrators can write.
 func requirePeer(next http.Handler, _ zerolog.Logger) http.Handler { return next }
 
-func listenPrivate(path string) (net.Listener, error) {
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		ln.Close()
-		return nil, err
-	}
-	return ln, nil
-}
-
 func isConnRefused(err error) bool {
 	return errors.Is(err, os.ErrNotExist) || strings.Contains(err.Error(), "refused")
 }

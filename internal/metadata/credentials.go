@@ -9,43 +9,12 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/asagent/asagent/internal/secret"
 )
 
-// Secret is a string that never prints: String, GoString, Format and the JSON
-// and text encodings redact it, so a value holding one can be logged with
-// any verb or encoder without leaking it. Reveal returns it for signing.
-type Secret string
-
-const redacted = "[redacted]"
-
-// String returns "[redacted]" for a set secret and "" for an empty one.
-func (s Secret) String() string {
-	if s == "" {
-		return ""
-	}
-	return redacted
-}
-
-// GoString redacts %#v too.
-func (s Secret) GoString() string { return fmt.Sprintf("metadata.Secret(%q)", s.String()) }
-
-// Format redacts every fmt verb, including %s, %q, %x and %v.
-func (s Secret) Format(f fmt.State, verb rune) {
-	if verb == 'v' && f.Flag('#') {
-		fmt.Fprint(f, s.GoString())
-		return
-	}
-	fmt.Fprint(f, s.String())
-}
-
-// MarshalJSON redacts the secret in JSON (zerolog's Interface, encoding/json).
-func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }
-
-// MarshalText redacts the secret in text encodings.
-func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
-
-// Reveal returns the secret itself, for the one place that signs requests.
-func (s Secret) Reveal() string { return string(s) }
+// Secret is the shared never-printing string (see package secret).
+type Secret = secret.Secret
 
 // Where credentials came from, as Credentials.Source reports it.
 const (
@@ -264,7 +233,10 @@ func (a *AgencyCredentials) fresh() (Credentials, bool) {
 	if !a.have || a.stale {
 		return Credentials{}, false
 	}
-	margin := min(a.refreshBefore, a.cur.ExpiresAt.Sub(a.fetchedAt)/2)
+	// Never negative: with this instance's clock ahead of the issuer's,
+	// ExpiresAt may precede fetchedAt, and a negative margin would refetch
+	// on every call.
+	margin := max(min(a.refreshBefore, a.cur.ExpiresAt.Sub(a.fetchedAt)/2), 0)
 	if !a.c.clock.Now().Before(a.cur.ExpiresAt.Add(-margin)) {
 		return Credentials{}, false
 	}
