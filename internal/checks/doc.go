@@ -30,8 +30,10 @@
 // is not run again; the phase fails as soon as one check fails, and when
 // max_wait is spent. A phase with no runnable check passes at once.
 //
-// Refused drop-ins (see Safety) are skipped: they are logged and shown in
-// the status, and the phase does not wait for them.
+// Refused drop-ins (see Safety) are not run: they are logged and shown in
+// the status, and while one is refused the phase cannot pass (it is a check
+// the user meant to run); the phase waits for a fix, which the reload picks
+// up, and fails at max_wait. A failed check still fails the phase at once.
 //
 // # The script contract
 //
