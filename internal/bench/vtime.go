@@ -1,0 +1,85 @@
+package bench
+
+import (
+	"runtime"
+	"runtime/metrics"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+)
+
+// Time is the virtual time an experiment runs on: one clock shared by the
+// simulator, the AS clients and the engines, and a way to move it on.
+type Time interface {
+	// Clock is the clock every component of the experiment uses.
+	Clock() clockwork.Clock
+	// Advance moves the clock d ahead and returns once every goroutine
+	// woken by it has settled again (is blocked waiting for more time).
+	Advance(d time.Duration)
+}
+
+// FakeTime is virtual time for a command (not a test): a clockwork
+// FakeClock, advanced in steps. After each step it waits until the
+// process is quiet, judged from the runtime's goroutine counts: no
+// goroutine but the caller running, runnable or in a system call, seen
+// several times in a row. This is a heuristic (the counts are
+// approximate), so a step may now and then end early; the cost is a
+// timer set up to one step late, never a wrong result. Tests use
+// testing/synctest instead, which knows exactly.
+//
+// Quiet is process-wide: run one FakeTime experiment at a time, and
+// nothing else busy in the process meanwhile.
+type FakeTime struct {
+	clock   *clockwork.FakeClock
+	samples []metrics.Sample
+}
+
+// NewFakeTime returns virtual time starting at start.
+func NewFakeTime(start time.Time) *FakeTime {
+	return &FakeTime{
+		clock: clockwork.NewFakeClockAt(start),
+		samples: []metrics.Sample{
+			{Name: "/sched/goroutines/running:goroutines"},
+			{Name: "/sched/goroutines/runnable:goroutines"},
+			{Name: "/sched/goroutines/not-in-go:goroutines"},
+		},
+	}
+}
+
+// Clock implements Time.
+func (f *FakeTime) Clock() clockwork.Clock { return f.clock }
+
+// Advance implements Time.
+func (f *FakeTime) Advance(d time.Duration) {
+	f.clock.Advance(d)
+	f.Settle()
+}
+
+// quietRounds is how many readings in a row must find the process quiet:
+// one reading can miss a goroutine that is handing work to another.
+const quietRounds = 3
+
+// Settle returns once the process has been quiet for quietRounds readings.
+func (f *FakeTime) Settle() {
+	for quiet := 0; quiet < quietRounds; {
+		runtime.Gosched()
+		if f.busy() <= 1 {
+			quiet++
+			continue
+		}
+		quiet = 0
+	}
+}
+
+// busy counts the goroutines running (the caller among them), runnable or
+// in a system call.
+func (f *FakeTime) busy() uint64 {
+	metrics.Read(f.samples)
+	var n uint64
+	for _, s := range f.samples {
+		if s.Value.Kind() == metrics.KindUint64 {
+			n += s.Value.Uint64()
+		}
+	}
+	return n
+}
