@@ -104,9 +104,12 @@ func (s *Service) run(ctx context.Context) error {
 	if err != nil {
 		return nil // ctx ended while still finding out
 	}
+	// The checks' log lines carry the instance and group too (the engine
+	// adds them to its own).
+	checkLog := s.log.With().Str("instance_id", id.InstanceID).Str("scaling_group_id", id.GroupID).Logger()
 	e := NewEngine(s.cfg, id, Deps{
 		Hooks:     hooks,
-		NewRunner: CheckRunners(s.cfg, s.signals, s.opts.Clock, s.log, true),
+		NewRunner: CheckRunners(s.cfg, s.signals, s.opts.Clock, checkLog, true),
 		Signals:   s.signals,
 		Clock:     s.opts.Clock,
 		Log:       s.log,

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/asagent/asagent/internal/control"
+)
+
+// The status table shows what an operator looks for: the phase, each hook
+// with its deadline and extends, each check with its state and last output.
+func TestRenderStatus(t *testing.T) {
+	now := time.Date(2026, 1, 2, 10, 0, 0, 0, time.UTC)
+	st := control.Status{
+		InstanceID: "i-1", GroupID: "g-1", GroupFrom: "config", Summary: "launch: 1/2 checks passed, hook expires 10:30:00",
+		Phase: &control.Phase{
+			Name: "launch", Started: now.Add(-time.Minute), Budget: now.Add(59 * time.Minute),
+			Hooks:  []control.Hook{{Name: "boot", Timeout: now.Add(30 * time.Minute), Extends: 2}},
+			Checks: []control.Check{{Name: "web", Type: "http", State: "pending", Attempts: 4, LastOutput: "line one\nconnection refused"}},
+		},
+		History: []control.Phase{{Name: "terminate", Result: "CONTINUE", Finished: now}},
+	}
+	var out bytes.Buffer
+	renderStatus(&out, st, now)
+	for _, want := range []string{"instance:", "i-1", "g-1 (config)", "launch: 1/2 checks passed", "boot", "30m0s", "2 ", "web", "pending", "connection refused", "terminate: CONTINUE"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("status lacks %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "line one") {
+		t.Errorf("a table cell shows more than the last line of output:\n%s", out.String())
+	}
+}
+
+// The control commands check their arguments before they talk to the agent,
+// and say plainly when no agent runs.
+func TestControlCommands(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "none.sock")
+	cases := []struct {
+		args     []string
+		wantCode int
+		want     string
+	}{
+		{[]string{"signal", "--socket", sock}, exitUsage, "Usage: asagent signal"},
+		{[]string{"complete", "--socket", sock}, exitUsage, "Usage: asagent complete"},
+		{[]string{"status", "--socket", sock}, exitFailed, "the agent is not running"},
+		{[]string{"signal", "--socket", sock, "ready"}, exitFailed, "the agent is not running"},
+		{[]string{"complete", "--socket", sock, "--result", "CONTINUE"}, exitFailed, "the agent is not running"},
+	}
+	for _, tc := range cases {
+		t.Run(strings.Join(tc.args[:1], " "), func(t *testing.T) {
+			var out bytes.Buffer
+			if code := dispatch(context.Background(), cmdIO{&out, &out}, tc.args); code != tc.wantCode {
+				t.Errorf("exit %d, want %d: %s", code, tc.wantCode, out.String())
+			}
+			if !strings.Contains(out.String(), tc.want) {
+				t.Errorf("output lacks %q: %s", tc.want, out.String())
+			}
+		})
+	}
+}
