@@ -143,6 +143,11 @@ func (e *Engine) updateHeld(p *phaseRun, held []asclient.HeldHook) {
 // decide runs the checks until the phase has a result, extending the hooks
 // meanwhile, and records the result in the state before anything is sent.
 func (e *Engine) decide(ctx context.Context, p *phaseRun) error {
+	if !e.clock.Now().Before(p.budget) {
+		// Resumed after the budget ran out while the agent was down.
+		e.setResult(p, p.cfg.OnFailure, fmt.Sprintf("max_wait (%s) spent with checks still pending", p.cfg.MaxWait))
+		return nil
+	}
 	runCtx, stopChecks := context.WithCancel(ctx)
 	e.publish(p, nil) // the script environment must be in place first
 	runner := e.deps.NewRunner(p.name, p.budget.Sub(e.clock.Now()), e.env)
