@@ -47,6 +47,7 @@ func commands() []command {
 		{"identity", "show what the agent sees of this instance and whether the AS API answers", runIdentity},
 		{"checks", "run a phase's checks on this machine, without the cloud, and print the verdict", runChecks},
 		{"validate", "check a configuration file and its drop-ins; print every problem", runValidate},
+		{"bench", "benchmarks: a simulated fleet, API calls per hour, latencies, the binary's idle footprint", runBench},
 		{"sim", "run the local Huawei Cloud simulator: metadata service and AS API on one address", runSim},
 		{"version", "print the version, commit and Go version", runVersion},
 		{"help", "print this help, or a command's with `help CMD`", nil},

@@ -21,7 +21,8 @@ type Time interface {
 // FakeTime is virtual time for a command (not a test): a clockwork
 // FakeClock, advanced in steps. After each step it waits until the
 // process is quiet, judged from the runtime's goroutine counts: no
-// goroutine but the caller running, runnable or in a system call, seen
+// goroutine but the caller running or runnable, and no more in a system
+// call than when it was made (os/signal's receiver always is), seen
 // several times in a row. This is a heuristic (the counts are
 // approximate), so a step may now and then end early; the cost is a
 // timer set up to one step late, never a wrong result. Tests use
@@ -32,11 +33,13 @@ type Time interface {
 type FakeTime struct {
 	clock   *clockwork.FakeClock
 	samples []metrics.Sample
+	// floor is the number of goroutines outside Go when idle.
+	floor uint64
 }
 
 // NewFakeTime returns virtual time starting at start.
 func NewFakeTime(start time.Time) *FakeTime {
-	return &FakeTime{
+	f := &FakeTime{
 		clock: clockwork.NewFakeClockAt(start),
 		samples: []metrics.Sample{
 			{Name: "/sched/goroutines/running:goroutines"},
@@ -44,6 +47,8 @@ func NewFakeTime(start time.Time) *FakeTime {
 			{Name: "/sched/goroutines/not-in-go:goroutines"},
 		},
 	}
+	_, f.floor = f.busy()
+	return f
 }
 
 // Clock implements Time.
@@ -63,7 +68,7 @@ const quietRounds = 3
 func (f *FakeTime) Settle() {
 	for quiet := 0; quiet < quietRounds; {
 		runtime.Gosched()
-		if f.busy() <= 1 {
+		if inGo, outside := f.busy(); inGo <= 1 && outside <= f.floor {
 			quiet++
 			continue
 		}
@@ -71,15 +76,15 @@ func (f *FakeTime) Settle() {
 	}
 }
 
-// busy counts the goroutines running (the caller among them), runnable or
-// in a system call.
-func (f *FakeTime) busy() uint64 {
+// busy counts the goroutines running (the caller among them) or runnable,
+// and those outside Go (in a system call).
+func (f *FakeTime) busy() (inGo, outside uint64) {
 	metrics.Read(f.samples)
-	var n uint64
-	for _, s := range f.samples {
-		if s.Value.Kind() == metrics.KindUint64 {
-			n += s.Value.Uint64()
+	v := func(i int) uint64 {
+		if f.samples[i].Value.Kind() == metrics.KindUint64 {
+			return f.samples[i].Value.Uint64()
 		}
+		return 0
 	}
-	return n
+	return v(0) + v(1), v(2)
 }
