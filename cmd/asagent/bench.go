@@ -33,6 +33,10 @@ func runBench(ctx context.Context, cio cmdIO, args []string) int {
 		return exitOK
 	case "fleet":
 		return runBenchFleet(ctx, cio, args[1:])
+	case "footprint":
+		return runBenchFootprint(ctx, cio, args[1:])
+	case "sdk-idle":
+		return runBenchSDKIdle(ctx, cio, args[1:])
 	}
 	fmt.Fprintf(cio.stderr, "asagent bench: unknown subcommand %q\n\n%s", args[0], benchUsage)
 	return exitUsage
@@ -101,4 +105,67 @@ func runBenchFleet(ctx context.Context, cio cmdIO, args []string) int {
 		return exitFailed
 	}
 	return exitOK
+}
+
+// runBenchSDKIdle is the footprint probe's baseline process: the AS client
+// alone, polling like an idle agent. It is not listed in the usage: only
+// `asagent bench footprint` starts it.
+func runBenchSDKIdle(ctx context.Context, cio cmdIO, args []string) int {
+	fs := newFlags(cio, "bench sdk-idle", "--endpoint URL --project ID --group ID --instance ID --access-key AK --secret-key SK [--interval D]")
+	endpoint := fs.String("endpoint", "", "AS endpoint")
+	project := fs.String("project", "", "project ID")
+	group := fs.String("group", "", "scaling group ID")
+	instance := fs.String("instance", "", "instance ID")
+	ak := fs.String("access-key", "", "access key")
+	sk := fs.String("secret-key", "", "secret key")
+	interval := fs.Duration("interval", 25*time.Second, "time between two polls (the agent's idle interval)")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	if err := bench.IdleClient(ctx, *endpoint, *project, *group, *instance, *ak, *sk, *interval); err != nil {
+		fmt.Fprintf(cio.stderr, "asagent bench sdk-idle: %v\n", err)
+		return exitFailed
+	}
+	return exitOK
+}
+
+func runBenchFootprint(ctx context.Context, cio cmdIO, args []string) int {
+	fs := newFlags(cio, "bench footprint", "[--binary PATH] [--window D] [--no-baseline]")
+	binary := fs.String("binary", "", "the asagent binary to measure (default: this one)")
+	window := fs.Duration("window", 60*time.Second, "how long to watch the idle agent after launch completed")
+	noBase := fs.Bool("no-baseline", false, "do not also watch the SDK-client-alone baseline")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	fps, code := footprint(ctx, cio, *binary, *window, !*noBase)
+	if fps == nil {
+		return code
+	}
+	bench.WriteTable(cio.stdout, bench.FootprintRows(fps))
+	return exitOK
+}
+
+// footprint runs the footprint probe in a scratch directory.
+func footprint(ctx context.Context, cio cmdIO, binary string, window time.Duration, baseline bool) ([]bench.Footprint, int) {
+	if binary == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			fmt.Fprintf(cio.stderr, "asagent bench footprint: %v\n", err)
+			return nil, exitFailed
+		}
+		binary = exe
+	}
+	dir, err := os.MkdirTemp("", "asagent-footprint-")
+	if err != nil {
+		fmt.Fprintf(cio.stderr, "asagent bench footprint: %v\n", err)
+		return nil, exitFailed
+	}
+	defer os.RemoveAll(dir)
+	fmt.Fprintf(cio.stderr, "footprint: watching the idle agent for %s after launch completes\n", window)
+	fps, err := bench.ProbeFootprint(ctx, bench.FootprintOptions{Binary: binary, Window: window, Dir: dir, Baseline: baseline})
+	if err != nil {
+		fmt.Fprintf(cio.stderr, "asagent bench footprint: %v\n", err)
+		return nil, exitFailed
+	}
+	return fps, exitOK
 }
