@@ -169,3 +169,43 @@ func TestControlAfterStopAnswers(t *testing.T) {
 		}
 	})
 }
+
+// stallingHooks passes calls to the real client, but an EXTEND blocks until
+// its context ends: the engine is busy inside a call when it is stopped.
+type stallingHooks struct {
+	Hooks
+	stalled chan struct{}
+}
+
+func (s stallingHooks) Callback(ctx context.Context, cb asclient.Callback) error {
+	if cb.Result != asclient.Extend {
+		return s.Hooks.Callback(ctx, cb)
+	}
+	select {
+	case s.stalled <- struct{}{}:
+	default:
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// Stopped while busy in an API call, with the checks' cancelled run racing
+// to report: still no answer is sent.
+func TestStopWhileBusyNeverAnswers(t *testing.T) {
+	for i := range 8 {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				h := newHarness(t, nil)
+				h.cfg.Launch.Interval = h.cfg.Launch.Interval * 12 // fewer processes before the EXTEND
+				h.script(PhaseLaunch, "10-never", `exit 1`)
+				stalled := make(chan struct{}, 1)
+				h.startWith(stallingHooks{Hooks: h.client, stalled: stalled})
+				<-stalled // the EXTEND is in flight
+				h.stop()
+				for _, r := range h.callbacks() {
+					t.Errorf("stopping sent %s", r.Result)
+				}
+			})
+		})
+	}
+}
