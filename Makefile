@@ -14,7 +14,7 @@ LDFLAGS := -s -w -X $(VPKG).Version=$(VERSION) -X $(VPKG).Commit=$(COMMIT)
 # Release targets: Huawei Cloud offers x86 and Kunpeng (arm64) Linux images and Windows images.
 PLATFORMS := linux/amd64 linux/arm64 windows/amd64
 
-.PHONY: all build cross test fmt-check vet cross-vet lint unit clean package
+.PHONY: all build cross test fmt-check vet cross-vet lint unit clean package bench
 
 all: test build
 
@@ -72,3 +72,12 @@ unit:
 
 clean:
 	rm -rf bin dist
+
+# Benchmarks: the Go benchmarks, then `asagent bench report` (footprint of the
+# real binary, API calls per hour, latencies, a 1,000-agent fleet), which prints
+# a table and writes docs/benchmarks.md. About 5 minutes on 2 cores.
+BENCH_PKGS ?= ./internal/checks/ ./internal/sim/ ./internal/asclient/
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 $(BENCH_PKGS) > bin/gobench.txt; \
+		status=$$?; cat bin/gobench.txt; exit $$status
+	bin/asagent bench report --go-bench bin/gobench.txt --binary bin/asagent --commit $(COMMIT) --out docs/benchmarks.md

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/asagent/asagent/internal/bench"
@@ -35,6 +36,12 @@ func runBench(ctx context.Context, cio cmdIO, args []string) int {
 		return runBenchFleet(ctx, cio, args[1:])
 	case "footprint":
 		return runBenchFootprint(ctx, cio, args[1:])
+	case "calls":
+		return runBenchCalls(ctx, cio, args[1:])
+	case "latency":
+		return runBenchLatency(ctx, cio, args[1:])
+	case "report":
+		return runBenchReport(ctx, cio, args[1:])
 	case "sdk-idle":
 		return runBenchSDKIdle(ctx, cio, args[1:])
 	}
@@ -169,3 +176,219 @@ func footprint(ctx context.Context, cio cmdIO, binary string, window time.Durati
 	}
 	return fps, exitOK
 }
+
+func runBenchCalls(ctx context.Context, cio cmdIO, args []string) int {
+	fs := newFlags(cio, "bench calls", "[--hours N]")
+	hours := fs.Int("hours", 6, "simulated hours each case is measured over")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	rows, code := calls(ctx, cio, *hours)
+	if rows == nil {
+		return code
+	}
+	bench.WriteTable(cio.stdout, rows)
+	return exitOK
+}
+
+// calls runs the API-calls experiment in a scratch directory.
+func calls(ctx context.Context, cio cmdIO, hours int) ([]bench.Row, int) {
+	dir, err := os.MkdirTemp(bench.ScratchDir(), "asagent-calls-")
+	if err != nil {
+		fmt.Fprintf(cio.stderr, "asagent bench calls: %v\n", err)
+		return nil, exitFailed
+	}
+	defer os.RemoveAll(dir)
+	fmt.Fprintf(cio.stderr, "calls: 5 cases of %d simulated hours each\n", hours)
+	rates, err := bench.Calls(ctx, bench.CallsOptions{Hours: hours, StateDir: dir,
+		NewTime: func() bench.Time { return bench.NewFakeTime(time.Now()) }})
+	if err != nil {
+		fmt.Fprintf(cio.stderr, "asagent bench calls: %v\n", err)
+		return nil, exitFailed
+	}
+	return bench.CallRows(rates), exitOK
+}
+
+func runBenchLatency(ctx context.Context, cio cmdIO, args []string) int {
+	fs := newFlags(cio, "bench latency", "[--runs N]")
+	runs := fs.Int("runs", 200, "launches measured")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	r, code := latency(ctx, cio, *runs)
+	if r == nil {
+		return code
+	}
+	bench.WriteTable(cio.stdout, r.Rows())
+	return exitOK
+}
+
+// latency runs the latency experiment; the state files are on the
+// temporary directory's disk, as an agent's are on its instance's.
+func latency(ctx context.Context, cio cmdIO, runs int) (*bench.LatencyResult, int) {
+	dir, err := os.MkdirTemp("", "asagent-latency-")
+	if err != nil {
+		fmt.Fprintf(cio.stderr, "asagent bench latency: %v\n", err)
+		return nil, exitFailed
+	}
+	defer os.RemoveAll(dir)
+	fmt.Fprintf(cio.stderr, "latency: %d launches in real time\n", runs)
+	r, err := bench.Latency(ctx, bench.LatencyOptions{Runs: runs, StateDir: dir})
+	if err != nil {
+		fmt.Fprintf(cio.stderr, "asagent bench latency: %v\n", err)
+		return nil, exitFailed
+	}
+	return &r, exitOK
+}
+
+func runBenchReport(ctx context.Context, cio cmdIO, args []string) int {
+	fs := newFlags(cio, "bench report", "[--out FILE] [--go-bench FILE] [--binary PATH] [--commit C] [--window D] ...")
+	out := fs.String("out", "", "write the report as Markdown to FILE (docs/benchmarks.md)")
+	goBench := fs.String("go-bench", "", "output of `go test -bench -benchmem` to include")
+	binary := fs.String("binary", "", "the asagent binary whose footprint is measured (default: this one)")
+	commit := fs.String("commit", "", "the commit measured, for the header")
+	window := fs.Duration("window", 60*time.Second, "footprint: how long to watch the idle agent")
+	hours := fs.Int("hours", 6, "calls: simulated hours per case")
+	runs := fs.Int("runs", 200, "latency: launches measured")
+	var f fleetFlags
+	f.register(fs)
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	started := time.Now().UTC()
+	var sections []reportSection
+	if *goBench != "" {
+		file, err := os.Open(*goBench)
+		if err != nil {
+			fmt.Fprintf(cio.stderr, "asagent bench report: %v\n", err)
+			return exitFailed
+		}
+		bs, err := bench.ParseGoBench(file)
+		file.Close()
+		if err != nil {
+			fmt.Fprintf(cio.stderr, "asagent bench report: %s: %v\n", *goBench, err)
+			return exitFailed
+		}
+		sections = append(sections, reportSection{"Go benchmarks", bench.GoBenchRows(bs)})
+	}
+	fps, code := footprint(ctx, cio, *binary, *window, true)
+	if fps == nil {
+		return code
+	}
+	sections = append(sections, reportSection{"Idle footprint of the real binary", bench.FootprintRows(fps)})
+	callRows, code := calls(ctx, cio, *hours)
+	if callRows == nil {
+		return code
+	}
+	sections = append(sections, reportSection{"AS API calls", callRows})
+	lat, code := latency(ctx, cio, *runs)
+	if lat == nil {
+		return code
+	}
+	sections = append(sections, reportSection{"Latency", lat.Rows()})
+	dir, err := os.MkdirTemp(bench.ScratchDir(), "asagent-fleet-")
+	if err != nil {
+		fmt.Fprintf(cio.stderr, "asagent bench report: %v\n", err)
+		return exitFailed
+	}
+	defer os.RemoveAll(dir)
+	o := f.options(dir)
+	o.Progress = func(p bench.FleetProgress) { fmt.Fprintln(cio.stderr, "fleet:", p) }
+	fr, err := bench.Fleet(ctx, o)
+	if err != nil {
+		fmt.Fprintf(cio.stderr, "asagent bench report: fleet: %v\n", err)
+		return exitFailed
+	}
+	sections = append(sections, reportSection{"Fleet", fr.Rows()})
+
+	for _, s := range sections {
+		fmt.Fprintf(cio.stdout, "\n== %s\n", s.title)
+		bench.WriteTable(cio.stdout, s.rows)
+	}
+	if *out != "" {
+		if err := writeReport(*out, started, *commit, f, sections); err != nil {
+			fmt.Fprintf(cio.stderr, "asagent bench report: %v\n", err)
+			return exitFailed
+		}
+		fmt.Fprintf(cio.stderr, "wrote %s\n", *out)
+	}
+	if !fr.Correct() {
+		fmt.Fprintln(cio.stderr, "asagent bench report: the fleet's correctness figures are not all as they must be")
+		return exitFailed
+	}
+	return exitOK
+}
+
+// reportSection is one titled table of the report.
+type reportSection struct {
+	title string
+	rows  []bench.Row
+}
+
+// writeReport writes docs/benchmarks.md: a header naming the machine, the
+// date and the commit, one table per section, and how each was measured.
+func writeReport(path string, at time.Time, commit string, f fleetFlags, sections []reportSection) error {
+	var b strings.Builder
+	fmt.Fprintln(&b, "# Benchmarks")
+	fmt.Fprintln(&b)
+	fmt.Fprintln(&b, "Generated by `make bench` (`asagent bench report`); do not edit by hand.")
+	fmt.Fprintln(&b)
+	fmt.Fprintf(&b, "- machine: %s\n", bench.Machine())
+	fmt.Fprintf(&b, "- date: %s\n", at.Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(&b, "- commit: %s\n", commitOr(commit))
+	for _, s := range sections {
+		fmt.Fprintf(&b, "\n## %s\n\n", s.title)
+		bench.WriteMarkdown(&b, s.rows)
+	}
+	fmt.Fprintf(&b, "\n## How each figure is measured\n\n%s", strings.ReplaceAll(reportMethod,
+		"{{FLEET}}", fmt.Sprintf("%d agents, %d scale-out and %d scale-in waves %s apart, %s idle between, a throttle of %.0f requests/s (burst %s), virtual-time step %s",
+			f.instances, f.waves, f.waves, f.waveEvery, f.idle, f.throttle, burstString(f), f.step)))
+	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+func commitOr(c string) string {
+	if c == "" {
+		return "unknown"
+	}
+	return c
+}
+
+func burstString(f fleetFlags) string {
+	if f.burst <= 0 {
+		return "one second's worth"
+	}
+	return fmt.Sprint(f.burst)
+}
+
+// reportMethod says how each section was measured.
+const reportMethod = `- **Go benchmarks**: ` + "`go test -bench . -benchmem`" + ` of the packages that have them;
+  ` + "`checks.BenchmarkExecAttempt`" + ` is one exec check attempt from spawn to classified result,
+  ` + "`checks.BenchmarkParallel100`" + ` a parallel phase of 100 exec checks.
+- **Footprint**: the real binary (` + "`make build`" + `): ` + "`asagent sim`" + ` with its default scenario (this
+  instance held by a launch hook; the group also has a terminate hook) and ` + "`asagent run`" + ` with a
+  launch check that passes at once and the default poll timings. Once the simulator has
+  accepted the launch CONTINUE, /proc/PID/{status,stat,task/*/status,fd} are read every
+  second for the window: RSS at the end and the most seen, CPU time (utime+stime, 10 ms
+  resolution) over the window, context switches of all threads (a proxy for wakeups).
+  The baseline is ` + "`asagent bench sdk-idle`" + `: the AS client (the official SDK) alone, listing
+  the held hooks every 25 s like the idle agent, watched over the same window.
+- **AS API calls**: one instance per simulator on virtual time (a clockwork FakeClock shared
+  by the simulator, the AS client and the engine), counted from the simulator's request
+  record over 6 simulated hours per case. Idle cases start one hour after the launch was
+  answered; the pending case removes the instance and never lets its drain check pass
+  (terminate hook: default timeout 3600 s; each EXTEND adds 3600 s). The baseline agent
+  sends one call every 10 s: a held-hook list while idle, an EXTEND (heartbeat) while a
+  hook holds it, as buildkite/lifecycled heartbeats.
+- **Latency**: real time, the real engine and AS client against the simulator over
+  loopback HTTP, one launch after another: each agent starts with its launch hook already
+  held. Detection is agent start to its first check starting; decision is the check
+  passing (the checks runner returning its verdict) to the CONTINUE request arriving at
+  the simulator. The state file (written with fsync before the result is sent) is on the
+  temporary directory's disk.
+- **Fleet**: {{FLEET}}. Every agent is a real engine with its own instance ID, AS client and
+  state directory (on tmpfs), all in one process against one simulator, over an in-memory
+  transport, on a FakeClock advanced step by step once the process is quiet. Checks are
+  signal checks (the driver raises ready / drained 5 to 90 s after each hold), so 1,000
+  agents fork no processes. Request rates count every AS request the simulator answered,
+  429s included, per simulated second.
+`

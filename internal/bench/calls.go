@@ -23,7 +23,9 @@ const BaselineInterval = 10 * time.Second
 type CallsOptions struct {
 	// Hours is the simulated time each case is measured over (6).
 	Hours int
-	// Step is how far virtual time moves at once (1s).
+	// Step is how far virtual time moves at once (100ms). A timer fires at
+	// the end of the step it falls in, so a coarse step stretches every
+	// poll interval by half a step on average, and the counts with it.
 	Step time.Duration
 	// NewTime returns fresh virtual time for each case (required).
 	NewTime func() Time
@@ -69,7 +71,7 @@ func Calls(ctx context.Context, o CallsOptions) ([]CallRates, error) {
 		o.Hours = 6
 	}
 	if o.Step <= 0 {
-		o.Step = time.Second
+		o.Step = 100 * time.Millisecond
 	}
 	var out []CallRates
 	for i, c := range []struct {

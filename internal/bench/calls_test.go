@@ -16,7 +16,7 @@ import (
 func TestCallsCounts(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		rates, err := Calls(context.Background(), CallsOptions{
-			Hours: 3, Step: time.Second, NewTime: func() Time { return bubbleTime{} }, StateDir: t.TempDir(),
+			Hours: 3, Step: 100 * time.Millisecond, NewTime: func() Time { return bubbleTime{} }, StateDir: t.TempDir(),
 			Log: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
 		})
 		if err != nil {
