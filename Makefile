@@ -81,3 +81,27 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 $(BENCH_PKGS) > bin/gobench.txt; \
 		status=$$?; cat bin/gobench.txt; exit $$status
 	bin/asagent bench report --go-bench bin/gobench.txt --binary bin/asagent --commit $(COMMIT) --out docs/benchmarks.md
+
+# Reliability suites (docs/reliability.md). `make test` runs them at their
+# CI size; `make chaos` runs the kill -9 suite longer (CHAOS_KILLS kills,
+# CHAOS_SEED to replay) and `make fuzz` fuzzes each target for FUZZTIME.
+CHAOS_KILLS ?= 200
+CHAOS_SEED  ?= 20261127
+FUZZTIME    ?= 10s
+# One run per new input instead of minimizing it: the HTTP targets' coverage
+# varies from run to run, so nearly every input looks new and minimizing them
+# would take the whole FUZZTIME (a crasher is then reported as found).
+FUZZMINIMIZE ?= 1x
+FUZZ_TARGETS := internal/config:FuzzParse internal/asclient:FuzzResponses \
+	internal/asclient:FuzzParseTimeout internal/metadata:FuzzMetadataAnswers
+
+.PHONY: chaos fuzz
+chaos:
+	ASAGENT_CHAOS_KILLS=$(CHAOS_KILLS) ASAGENT_CHAOS_SEED=$(CHAOS_SEED) \
+		$(GO) test -race -count=1 -v -run 'TestChaos|TestKill9|TestHostile|TestControlSocket|TestDropIn|TestTLS' ./internal/chaos/
+
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t#*:}; echo "fuzz $$pkg $$name"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./$$pkg/; \
+	done
