@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -55,6 +56,7 @@ type fleetFlags struct {
 	instances, waves, burst int
 	throttle                float64
 	waveEvery, idle, step   time.Duration
+	bootSpread, throttleDel time.Duration
 	seed                    uint64
 }
 
@@ -71,6 +73,8 @@ func (f *fleetFlags) register(fs interface {
 	fs.Float64Var(&f.throttle, "throttle", 50, "the project's AS request limit per second")
 	fs.IntVar(&f.burst, "burst", 0, "the throttle's burst (0: one second's worth)")
 	fs.DurationVar(&f.step, "step", 100*time.Millisecond, "how far virtual time moves at once (the latencies' resolution)")
+	fs.DurationVar(&f.bootSpread, "boot-spread", 40*time.Second, "each agent starts up to this long after its instance is held (negative: all at once)")
+	fs.DurationVar(&f.throttleDel, "client-throttle-delay", 0, "what-if: the AS client's shortest wait after a 429 (0: its default)")
 	fs.Uint64Var(&f.seed, "seed", 1, "seed of the application delays and the poll jitter")
 }
 
@@ -78,6 +82,7 @@ func (f fleetFlags) options(dir string) bench.FleetOptions {
 	return bench.FleetOptions{
 		Instances: f.instances, Waves: f.waves, WaveEvery: f.waveEvery, Idle: f.idle,
 		Throttle: f.throttle, Burst: f.burst, Step: f.step, Seed: f.seed,
+		BootSpread: f.bootSpread, ClientThrottleDelay: f.throttleDel,
 		Time: bench.NewFakeTime(time.Now()), StateDir: dir,
 	}
 }
@@ -106,6 +111,7 @@ func runBenchFleet(ctx context.Context, cio cmdIO, args []string) int {
 		fmt.Fprintf(cio.stderr, "asagent bench fleet: %v\n", err)
 		return exitFailed
 	}
+	warnUnsettled(cio, o.Time)
 	bench.WriteTable(cio.stdout, r.Rows())
 	if !r.Correct() {
 		fmt.Fprintln(cio.stderr, "asagent bench fleet: correctness figures are not all as they must be")
@@ -299,6 +305,7 @@ func runBenchReport(ctx context.Context, cio cmdIO, args []string) int {
 		fmt.Fprintf(cio.stderr, "asagent bench report: fleet: %v\n", err)
 		return exitFailed
 	}
+	warnUnsettled(cio, o.Time)
 	sections = append(sections, reportSection{"Fleet", fr.Rows()})
 
 	for _, s := range sections {
@@ -317,6 +324,14 @@ func runBenchReport(ctx context.Context, cio cmdIO, args []string) int {
 		return exitFailed
 	}
 	return exitOK
+}
+
+// warnUnsettled says when virtual time had to move on before the process
+// was quiet: the figures are then less exact than the step says.
+func warnUnsettled(cio cmdIO, t bench.Time) {
+	if ft, ok := t.(*bench.FakeTime); ok && ft.Unsettled() > 0 {
+		fmt.Fprintf(cio.stderr, "warning: %d steps of virtual time moved on before the process was quiet\n", ft.Unsettled())
+	}
 }
 
 // reportSection is one titled table of the report.
@@ -341,8 +356,11 @@ func writeReport(path string, at time.Time, commit string, f fleetFlags, section
 		bench.WriteMarkdown(&b, s.rows)
 	}
 	fmt.Fprintf(&b, "\n## How each figure is measured\n\n%s", strings.ReplaceAll(reportMethod,
-		"{{FLEET}}", fmt.Sprintf("%d agents, %d scale-out and %d scale-in waves %s apart, %s idle between, a throttle of %.0f requests/s (burst %s), virtual-time step %s",
-			f.instances, f.waves, f.waves, f.waveEvery, f.idle, f.throttle, burstString(f), f.step)))
+		"{{FLEET}}", fmt.Sprintf("%d agents, %d scale-out and %d scale-in waves %s apart, %s idle between, each agent starting up to %s after its hold, a throttle of %.0f requests/s (burst %s), virtual-time step %s",
+			f.instances, f.waves, f.waves, f.waveEvery, f.idle, f.bootSpread, f.throttle, burstString(f), f.step)))
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
 	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
 

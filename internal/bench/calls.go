@@ -115,7 +115,7 @@ func callsCase(o CallsOptions, id string, terminate, pending, baseline bool) (Ca
 		return CallRates{}, err
 	}
 	tr := &handlerTransport{h: s.Handler()}
-	client, err := newClient(s.ProjectID(), tr, vt, o.Log)
+	client, err := newClient(s.ProjectID(), tr, vt, o.Log, 0)
 	if err != nil {
 		return CallRates{}, err
 	}

@@ -44,6 +44,14 @@ type FleetOptions struct {
 	// ready after launch, or drained after a removal starts: uniform
 	// between them (5s, 90s).
 	AppMin, AppMax time.Duration
+	// BootSpread: each agent starts at a random time up to this long after
+	// its instance is held, as instances boot at different speeds (40s);
+	// negative: all of a wave at the same instant.
+	BootSpread time.Duration
+	// ClientThrottleDelay replaces the AS client's shortest wait after a
+	// 429 (asclient.Options.ThrottleDelay), for what-if runs; 0: the
+	// client's default.
+	ClientThrottleDelay time.Duration
 	// Throttle is the project's AS request limit per second (50), with
 	// bursts of Burst (Throttle).
 	Throttle float64
@@ -84,6 +92,10 @@ func (o *FleetOptions) defaults() error {
 	def(&o.AppMin, 5*time.Second)
 	def(&o.AppMax, 90*time.Second)
 	def(&o.Step, 100*time.Millisecond)
+	if o.BootSpread == 0 {
+		o.BootSpread = 40 * time.Second
+	}
+	o.BootSpread = max(o.BootSpread, 0)
 	if o.AppMax < o.AppMin {
 		o.AppMax = o.AppMin
 	}
@@ -159,14 +171,14 @@ func fleetScenario() *sim.Scenario {
 }
 
 // newClient is an AS client for the simulator over tr, on the experiment's clock.
-func newClient(projectID string, tr http.RoundTripper, t Time, log zerolog.Logger) (*asclient.Client, error) {
+func newClient(projectID string, tr http.RoundTripper, t Time, log zerolog.Logger, throttleDelay time.Duration) (*asclient.Client, error) {
 	creds, err := metadata.NewStatic(metadata.Credentials{AccessKey: benchAK, SecretKey: benchSK})
 	if err != nil {
 		return nil, err
 	}
 	return asclient.New(asclient.Options{
 		Endpoint: asEndpoint, ProjectID: projectID, Credentials: creds, Transport: tr,
-		Clock: t.Clock(), Logger: log, Backoff: backoff.Default(),
+		Clock: t.Clock(), Logger: log, Backoff: backoff.Default(), ThrottleDelay: throttleDelay,
 	})
 }
 
@@ -179,8 +191,9 @@ type fleetEvent struct {
 // Fleet runs Instances agents in this process, each with its own instance
 // identity, AS client and state, against one simulator whose project is
 // throttled, through scale-out waves, an idle spell and scale-in waves.
-// Each agent starts with its launch hook already held, as on a real boot;
-// its application says ready, and later drained, after a random delay.
+// Each agent starts with its launch hook already held, up to BootSpread
+// after the hold, as on a real boot; its application says ready (after the
+// agent starts), and later drained, after a random delay.
 // An agent stops once its instance has left the group.
 func Fleet(ctx context.Context, o FleetOptions) (FleetResult, error) {
 	if err := o.defaults(); err != nil {
@@ -221,16 +234,20 @@ func Fleet(ctx context.Context, o FleetOptions) (FleetResult, error) {
 				return err
 			}
 			for i, id := range batch {
-				client, err := newClient(s.ProjectID(), tr, o.Time, o.Log)
-				if err != nil {
-					return err
-				}
 				holdAt[agent.PhaseLaunch][id] = clock.Now()
-				jitter := rand.New(rand.NewPCG(o.Seed, uint64(w*o.Instances+i+1)))
-				a := startAgent(agentConfig(o.StateDir, id), agent.Identity{InstanceID: id, GroupID: benchGroup}, client, clock, jitter.Float64, o.Log)
-				agents[id], all[id] = a, a
-				d := appDelay()
-				at(clock.Since(start)+d, func() error { return a.signals.Raise(signalReady) })
+				boot := time.Duration(rng.Int64N(int64(o.BootSpread) + 1))
+				at(clock.Since(start)+boot, func() error {
+					client, err := newClient(s.ProjectID(), tr, o.Time, o.Log, o.ClientThrottleDelay)
+					if err != nil {
+						return err
+					}
+					jitter := rand.New(rand.NewPCG(o.Seed, uint64(w*o.Instances+i+1)))
+					a := startAgent(agentConfig(o.StateDir, id), agent.Identity{InstanceID: id, GroupID: benchGroup}, client, clock, jitter.Float64, o.Log)
+					agents[id], all[id] = a, a
+					d := appDelay()
+					at(clock.Since(start)+d, func() error { return a.signals.Raise(signalReady) })
+					return nil
+				})
 			}
 			return nil
 		})
@@ -246,6 +263,9 @@ func Fleet(ctx context.Context, o FleetOptions) (FleetResult, error) {
 				holdAt[agent.PhaseTerminate][id] = clock.Now()
 				leaving[id] = true
 				a := agents[id]
+				if a == nil {
+					return fmt.Errorf("instance %s is removed before its agent started: make Idle longer than BootSpread", id)
+				}
 				at(clock.Since(start)+appDelay(), func() error { return a.signals.Raise(signalDrained) })
 			}
 			return nil
@@ -401,7 +421,11 @@ func fleetResult(s *sim.Sim, o FleetOptions, all map[string]*benchAgent, holdAt 
 			out        *[]time.Duration
 		}{{agent.PhaseLaunch, launchHook, &launch}, {agent.PhaseTerminate, drainHook, &term}} {
 			m := a.phase(ph.name)
-			if held, ok := holdAt[ph.name][id]; ok && !m.started.IsZero() {
+			held, ok := holdAt[ph.name][id]
+			if ph.name == agent.PhaseLaunch {
+				held = a.startAt // the agent starts with the hook already held
+			}
+			if ok && !m.started.IsZero() {
 				*ph.out = append(*ph.out, m.started.Sub(held))
 			}
 			if c := continueAt[holdKey{id, ph.hook}]; !c.IsZero() && !m.passed.IsZero() {

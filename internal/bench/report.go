@@ -79,7 +79,7 @@ func (r FleetResult) Rows() []Row {
 		{Figure: pre + "AS requests, of which 429", Value: fmt.Sprintf("%d, %d (%.1f%%)", r.Requests, r.Throttled, pct(r.Throttled, r.Requests))},
 		{Figure: pre + "AS request rate, peak and mean", Value: fmt.Sprintf("%d/s peak, %.1f/s mean", r.PeakRate, r.MeanRate)},
 		{Figure: pre + "EXTENDs sent", Value: fmt.Sprint(r.Extends)},
-		{Figure: pre + "launch detection (hold to first check; agent starts held)", Value: distString(r.LaunchDetect)},
+		{Figure: pre + "launch detection (agent start to first check; it starts held)", Value: distString(r.LaunchDetect)},
 		{Figure: pre + "terminate detection (hold to first check)", Value: distString(r.TerminateDetect)},
 		{Figure: pre + "decision (last check passes to CONTINUE at the simulator), virtual time", Value: distString(r.Decision)},
 		{Figure: pre + "simulated time, real time", Value: fmt.Sprintf("%s, %s", r.Simulated.Round(time.Second), r.Wall.Round(100*time.Millisecond))},

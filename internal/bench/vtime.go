@@ -35,6 +35,9 @@ type FakeTime struct {
 	samples []metrics.Sample
 	// floor is the number of goroutines outside Go when idle.
 	floor uint64
+	// unsettled counts the steps after which the process never got quiet
+	// within settleLimit.
+	unsettled int
 }
 
 // NewFakeTime returns virtual time starting at start.
@@ -64,9 +67,24 @@ func (f *FakeTime) Advance(d time.Duration) {
 // one reading can miss a goroutine that is handing work to another.
 const quietRounds = 3
 
-// Settle returns once the process has been quiet for quietRounds readings.
+// settleLimit bounds the wait for quiet, in real time: something else
+// busy in the process (a goroutine outside the experiment) must slow the
+// experiment down, not hang it.
+const settleLimit = 10 * time.Second
+
+// Settle returns once the process has been quiet for quietRounds readings,
+// or after settleLimit.
 func (f *FakeTime) Settle() {
-	for quiet := 0; quiet < quietRounds; {
+	var deadline time.Time
+	for quiet, n := 0, 0; quiet < quietRounds; n++ {
+		if n%1024 == 1023 {
+			if deadline.IsZero() {
+				deadline = time.Now().Add(settleLimit)
+			} else if time.Now().After(deadline) {
+				f.unsettled++
+				return
+			}
+		}
 		runtime.Gosched()
 		if inGo, outside := f.busy(); inGo <= 1 && outside <= f.floor {
 			quiet++
@@ -75,6 +93,10 @@ func (f *FakeTime) Settle() {
 		quiet = 0
 	}
 }
+
+// Unsettled returns how many steps ended without the process getting
+// quiet within the bound: 0 in a clean run.
+func (f *FakeTime) Unsettled() int { return f.unsettled }
 
 // busy counts the goroutines running (the caller among them) or runnable,
 // and those outside Go (in a system call).
