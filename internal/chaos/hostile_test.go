@@ -132,6 +132,7 @@ func TestHostileChecks(t *testing.T) {
 				}
 				left := len(tagged(marker))
 				p.stop(t, 10*time.Second)
+				noSecrets(t, c.secretList(), map[string]string{"agent output": out.String()})
 				t.Logf("FIGURES hostile check=%s result=%s answered_after=%s agent_peak_rss_kib=%d leftover_processes=%d",
 					tc.name, o[0].Result, took.Round(100*time.Millisecond), rss, left)
 			})

@@ -54,22 +54,24 @@ func killScenario() *sim.Scenario {
 
 // killStats counts what the kill suite did, for the figures.
 type killStats struct {
-	mu                                 sync.Mutex
-	kills, corrupted, lifecycles, outs int
-	maxRSS                             int
+	mu                                        sync.Mutex
+	kills, stops, corrupted, lifecycles, outs int
+	maxRSS                                    int
 }
 
-func (k *killStats) add(kills, corrupted, outs, rss int) {
+func (k *killStats) add(kills, stops, corrupted, outs, rss int) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.kills += kills
+	k.stops += stops
 	k.corrupted += corrupted
 	k.outs += outs
 	k.lifecycles++
 	k.maxRSS = max(k.maxRSS, rss)
 }
 
-// kill -9 at a random point of each phase, then a restart: every hook of
+// kill -9 at a random point of each phase (sometimes a second kill or a
+// clean SIGTERM after the restart), then a restart: every hook of
 // every lifecycle gets exactly one result, by callback, CONTINUE, never a
 // contradicting one; every phase completes. Every fifth restart finds its
 // state file truncated or replaced by garbage, and the agent recovers from
@@ -94,8 +96,11 @@ func TestKill9(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	t.Logf("FIGURES kill9 seed=%d lifecycles=%d kills=%d corrupt_state_starts=%d outcomes=%d max_agent_rss_kib=%d",
-		seed, stats.lifecycles, stats.kills, stats.corrupted, stats.outs, stats.maxRSS)
+	t.Logf("FIGURES kill9 seed=%d lifecycles=%d kills=%d sigterm_stops=%d corrupt_state_starts=%d outcomes=%d max_agent_rss_kib=%d",
+		seed, stats.lifecycles, stats.kills, stats.stops, stats.corrupted, stats.outs, stats.maxRSS)
+	if stats.kills < kills {
+		t.Errorf("%d kills, want at least %d", stats.kills, kills)
+	}
 }
 
 // killWorker runs n lifecycles against its own simulator, one instance each.
@@ -120,21 +125,29 @@ func killWorker(t *testing.T, rng *rand.Rand, worker, n int, stats *killStats) {
 		for _, dir := range []string{d.launchD, d.terminateD} {
 			script(t, dir, "10-check", fmt.Sprintf(`n=$(cat %[1]s 2>/dev/null || echo 0); n=$((n+1)); echo $n > %[1]s; [ $n -ge 2 ]`, count))
 		}
-		kills, corrupted, rss := 0, 0, 0
+		kills, stops, corrupted, rss := 0, 0, 0, 0
 		phase := func(name string, begin func() error, done func() bool) {
 			_ = os.Remove(count)
 			if err := begin(); err != nil {
 				t.Fatal(err)
 			}
-			// Two kills per lifecycle in all, one per phase; sometimes a
-			// second one right after the restart.
+			// One kill per phase; half the time a second interruption
+			// (a kill or a SIGTERM) after the restart.
 			p := startAgent(t, d, &out)
-			for k := 0; k < 1 || (k < 2 && rng.IntN(4) == 0); k++ {
+			for k := 0; k < 1 || (k < 2 && rng.IntN(2) == 0); k++ {
 				// The random wait is the fault's schedule, not synchronisation.
 				time.Sleep(time.Duration(rng.IntN(1500)) * time.Millisecond)
 				rss = max(rss, p.peakRSS())
-				p.kill()
-				kills++
+				if k > 0 && rng.IntN(2) == 0 {
+					// Now and then a clean stop instead of the second kill:
+					// on_stop hold must leave the hooks held for the next
+					// start, as a kill does.
+					p.stop(t, 15*time.Second)
+					stops++
+				} else {
+					p.kill()
+					kills++
+				}
 				restarts++
 				corrupt := restarts%5 == 0
 				if corrupt {
@@ -179,7 +192,7 @@ func killWorker(t *testing.T, rng *rand.Rand, worker, n int, stats *killStats) {
 			}
 		}
 		checkCallbacks(t, s, id)
-		stats.add(kills, corrupted, outs, rss)
+		stats.add(kills, stops, corrupted, outs, rss)
 		corruptedAll += corrupted
 	}
 	// Each corrupt state file met one start, which said so once.
