@@ -24,7 +24,12 @@ const (
 	// lifecycles (launch and terminate) in three parallel workers keep the
 	// suite near a minute.
 	defaultKills = 50
-	killWorkers  = 3
+	killWorkers  = 4
+	// faultyWorker is the worker whose simulator also fails AS calls: 20 %
+	// 500s, 10 % dropped connections, 10 % answers cut short after the
+	// state changed (so a CONTINUE can take effect while the agent sees an
+	// error, and its retry meets a hook that no longer holds).
+	faultyWorker = 3
 )
 
 func envInt(name string, def int) int {
@@ -56,7 +61,7 @@ func killScenario() *sim.Scenario {
 type killStats struct {
 	mu                                        sync.Mutex
 	kills, stops, corrupted, lifecycles, outs int
-	maxRSS                                    int
+	maxRSS, faults                            int
 }
 
 func (k *killStats) add(kills, stops, corrupted, outs, rss int) {
@@ -71,7 +76,8 @@ func (k *killStats) add(kills, stops, corrupted, outs, rss int) {
 }
 
 // kill -9 at a random point of each phase (sometimes a second kill or a
-// clean SIGTERM after the restart), then a restart: every hook of
+// clean SIGTERM after the restart; one worker's AS also fails, drops and
+// truncates calls), then a restart: every hook of
 // every lifecycle gets exactly one result, by callback, CONTINUE, never a
 // contradicting one; every phase completes. Every fifth restart finds its
 // state file truncated or replaced by garbage, and the agent recovers from
@@ -96,8 +102,8 @@ func TestKill9(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	t.Logf("FIGURES kill9 seed=%d lifecycles=%d kills=%d sigterm_stops=%d corrupt_state_starts=%d outcomes=%d max_agent_rss_kib=%d",
-		seed, stats.lifecycles, stats.kills, stats.stops, stats.corrupted, stats.outs, stats.maxRSS)
+	t.Logf("FIGURES kill9 seed=%d lifecycles=%d kills=%d sigterm_stops=%d corrupt_state_starts=%d faults_injected=%d outcomes=%d max_agent_rss_kib=%d",
+		seed, stats.lifecycles, stats.kills, stats.stops, stats.corrupted, stats.faults, stats.outs, stats.maxRSS)
 	if stats.kills < kills {
 		t.Errorf("%d kills, want at least %d", stats.kills, kills)
 	}
@@ -107,6 +113,9 @@ func TestKill9(t *testing.T) {
 func killWorker(t *testing.T, rng *rand.Rand, worker, n int, stats *killStats) {
 	c := newCloud(t, sim.Options{Scenario: killScenario(), ExtendBy: time.Minute, MinHookTimeout: time.Second})
 	s := c.sim
+	if worker == faultyWorker {
+		setAll(s, asRoutes, sim.Fault{ErrorRate: 0.2, DropRate: 0.1, MalformedRate: 0.1, Seed: int64(rng.Uint64() >> 1)})
+	}
 	var out lockedBuffer
 	restarts, corruptedAll := 0, 0
 	defer func() {
@@ -200,6 +209,15 @@ func killWorker(t *testing.T, rng *rand.Rand, worker, n int, stats *killStats) {
 		t.Errorf("%d warnings about an unreadable state file after %d corrupt starts", n, corruptedAll)
 	}
 	noSecrets(t, c.secretList(), map[string]string{"agent output": out.String()})
+	faults := 0
+	for _, r := range s.Requests() {
+		if r.Fault != "" {
+			faults++
+		}
+	}
+	stats.mu.Lock()
+	stats.faults += faults
+	stats.mu.Unlock()
 }
 
 // corruptWarning is what the agent logs when its state file is unreadable.
