@@ -136,7 +136,7 @@ func callsCase(o CallsOptions, id string, terminate, pending, baseline bool) (Ca
 	} else {
 		cfg := agentConfig(o.StateDir, id)
 		cfg.Terminate.MaxWait = config.Duration(hours + 2*time.Hour) // pending all along
-		a := startAgent(cfg, agent.Identity{InstanceID: id, GroupID: benchGroup}, client, clock, rand.New(rand.NewPCG(7, 7)).Float64, o.Log)
+		a := startAgent(cfg, agent.Identity{InstanceID: id, GroupID: benchGroup}, plainErr{client}, clock, rand.New(rand.NewPCG(7, 7)).Float64, o.Log)
 		if err := a.signals.Raise(signalReady); err != nil {
 			return CallRates{}, err
 		}

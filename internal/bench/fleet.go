@@ -242,7 +242,7 @@ func Fleet(ctx context.Context, o FleetOptions) (FleetResult, error) {
 						return err
 					}
 					jitter := rand.New(rand.NewPCG(o.Seed, uint64(w*o.Instances+i+1)))
-					a := startAgent(agentConfig(o.StateDir, id), agent.Identity{InstanceID: id, GroupID: benchGroup}, client, clock, jitter.Float64, o.Log)
+					a := startAgent(agentConfig(o.StateDir, id), agent.Identity{InstanceID: id, GroupID: benchGroup}, plainErr{client}, clock, jitter.Float64, o.Log)
 					agents[id], all[id] = a, a
 					d := appDelay()
 					at(clock.Since(start)+d, func() error { return a.signals.Raise(signalReady) })
@@ -439,3 +439,35 @@ func fleetResult(s *sim.Sim, o FleetOptions, all map[string]*benchAgent, holdAt 
 
 // isASRoute reports whether the route is an AS API call (not metadata).
 func isASRoute(r sim.Route) bool { return len(r) > 3 && r[:3] == "as." }
+
+// plainErr hands the AS client contexts whose Err does not block.
+// clockwork v0.5.0's FakeClock contexts (clockwork.WithTimeout and
+// WithDeadline, which the engine uses for its repolls and callbacks) block
+// in Err until they are done, and the AS client asks ctx.Err() after a
+// failed attempt: on a FakeClock a throttled callback would wait for its
+// whole deadline, which the real clock's contexts never do.
+type plainErr struct{ c *asclient.Client }
+
+func (p plainErr) HeldHooks(ctx context.Context, groupID, instanceID string) ([]asclient.HeldHook, error) {
+	return p.c.HeldHooks(errNow{ctx}, groupID, instanceID)
+}
+
+func (p plainErr) ListHooks(ctx context.Context, groupID string) ([]asclient.Hook, error) {
+	return p.c.ListHooks(errNow{ctx}, groupID)
+}
+
+func (p plainErr) Callback(ctx context.Context, cb asclient.Callback) error {
+	return p.c.Callback(errNow{ctx}, cb)
+}
+
+// errNow is a context whose Err answers at once: nil until Done is closed.
+type errNow struct{ context.Context }
+
+func (e errNow) Err() error {
+	select {
+	case <-e.Done():
+		return e.Context.Err()
+	default:
+		return nil
+	}
+}
