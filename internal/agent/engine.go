@@ -166,7 +166,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			switch {
 			case err == nil:
 				hooks, listFailures, lastListErr = h, 0, ""
-				nextHookList = now.Add(e.cfg.Poll.HooksInterval.D())
+				nextHookList = now.Add(e.jitter(e.cfg.Poll.HooksInterval.D())) // not in step across a fleet
 			case ctx.Err() != nil:
 				return nil
 			default:
