@@ -174,6 +174,7 @@ type agentOpts struct {
 	staticCreds bool   // cloud.credentials with the permanent AK/SK; else the agency
 	launchMax   string // launch.max_wait; empty: 1h
 	timeout     string // launch.timeout (one attempt); empty: 60s
+	margin      string // extend.margin; empty: 10s, the least allowed
 	extra       string // more YAML, appended
 }
 
@@ -211,7 +212,7 @@ func newAgentDir(t *testing.T, c *cloud, o agentOpts) agentDir {
   hooks_interval: 3s
   jitter: 0
 extend:
-  margin: 10s
+  margin: %s
 launch:
   scripts_dir: %s
   interval: 1s
@@ -226,7 +227,7 @@ control_socket: %s
 log:
   level: debug
   format: json
-`, d.launchD, orDefault(o.launchMax, "1h"), orDefault(o.timeout, "60s"), d.terminateD,
+`, orDefault(o.margin, "10s"), d.launchD, orDefault(o.launchMax, "1h"), orDefault(o.timeout, "60s"), d.terminateD,
 		filepath.Join(root, "conf.d"), d.state, d.sock)
 	b.WriteString(o.extra)
 	if err := os.WriteFile(d.cfg, []byte(b.String()), 0o600); err != nil {
