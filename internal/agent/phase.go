@@ -200,7 +200,10 @@ func (e *Engine) decide(ctx context.Context, p *phaseRun) error {
 			e.extendDue(ctx, p, false)
 		case <-poll.Chan():
 			wake.Stop()
-			if e.repoll(ctx, p) && len(p.held) == 0 {
+			// Bounded by the next EXTEND, so a slow AS cannot make the
+			// agent miss it: the re-read can wait, the EXTEND cannot.
+			bound := min(repollBound, max(e.nextExtend(p).Sub(e.clock.Now()), time.Second))
+			if e.repoll(ctx, p, bound) && len(p.held) == 0 {
 				p.log.Info().Msg("no hook of the phase holds the instance any more; stopping its checks")
 				p.st.Done, p.st.Finished = true, e.clock.Now()
 				e.save()
@@ -287,7 +290,9 @@ func (e *Engine) extendDue(ctx context.Context, p *phaseRun, force bool) {
 		}
 		return
 	}
-	e.repoll(ctx, p)
+	// The re-read may take at most half the margin: the next EXTEND (an
+	// EXTEND from now at the earliest) keeps the other half.
+	e.repoll(ctx, p, min(repollBound, margin/2))
 	for name, before := range sent {
 		hs, stillHeld := p.st.Hooks[name], p.held[name].HookName != ""
 		if stillHeld && !hs.Timeout.After(before) {
@@ -300,9 +305,8 @@ func (e *Engine) extendDue(ctx context.Context, p *phaseRun, force bool) {
 
 // repoll re-reads the phase's held hooks. It reports false when AS could not
 // be asked (the phase goes on with what it knew).
-func (e *Engine) repoll(ctx context.Context, p *phaseRun) bool {
-	// Bounded, so a slow AS does not hold up an EXTEND that is due.
-	rctx, cancel := clockwork.WithTimeout(ctx, e.clock, repollBound)
+func (e *Engine) repoll(ctx context.Context, p *phaseRun, bound time.Duration) bool {
+	rctx, cancel := clockwork.WithTimeout(ctx, e.clock, bound)
 	defer cancel()
 	held, err := e.heldByPhase(rctx)
 	if err != nil {

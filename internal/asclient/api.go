@@ -259,7 +259,7 @@ const pageSize = 100
 // ListGroups returns every scaling group of the project, page by page.
 func (c *Client) ListGroups(ctx context.Context) ([]Group, error) {
 	var out []Group
-	for start := int32(0); ; {
+	for start, pages := int32(0), 0; ; pages++ {
 		var page []Group
 		var total int32 = -1
 		err := c.call(ctx, opListGroups, func(ac *as.AsClient) error {
@@ -291,6 +291,9 @@ func (c *Client) ListGroups(ctx context.Context) ([]Group, error) {
 		if len(page) == 0 || (total >= 0 && start >= total) || (total < 0 && len(page) < pageSize) {
 			return out, nil
 		}
+		if pages >= maxPages {
+			return nil, errPagingRunaway(opListGroups)
+		}
 	}
 }
 
@@ -313,7 +316,7 @@ func (c *Client) ListInstances(ctx context.Context, groupID string) ([]Instance,
 
 // eachInstance calls f for every instance of groupID until f returns false.
 func (c *Client) eachInstance(ctx context.Context, groupID string, f func(Instance) bool) error {
-	for start := int32(0); ; {
+	for start, pages := int32(0), 0; ; pages++ {
 		var page []Instance
 		var total int32 = -1
 		err := c.call(ctx, opListInstances, func(ac *as.AsClient) error {
@@ -357,6 +360,9 @@ func (c *Client) eachInstance(ctx context.Context, groupID string, f func(Instan
 		if len(page) == 0 || (total >= 0 && start >= total) || (total < 0 && len(page) < pageSize) {
 			return nil
 		}
+		if pages >= maxPages {
+			return errPagingRunaway(opListInstances)
+		}
 	}
 }
 
@@ -365,4 +371,14 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// maxPages bounds a listing: 200 pages of 100 is far beyond AS's quotas on
+// groups per project and instances per group, so a listing that goes on is
+// an answer that does not add up (a stuck start_number, a false total), not
+// a big project; discovery must not loop or grow on it.
+const maxPages = 200
+
+func errPagingRunaway(op string) error {
+	return &Error{Op: op, Kind: KindFinal, Message: fmt.Sprintf("AS answered more than %d pages; its paging does not add up", maxPages)}
 }

@@ -19,8 +19,6 @@ import (
 // forever, or that claims a total it never delivers. It must not page
 // without end, appending the same page to an ever larger result.
 func TestPagingThatDoesNotAdvance(t *testing.T) {
-	t.Skip("bug: ListGroups/eachInstance page until start >= total_number (or forever with no total and full pages): " +
-		"no bound on pages and no check that a page advances; a stuck or hostile AS makes group discovery loop and grow without end")
 	full := `{"scaling_groups":[` + repeatJSON(`{"scaling_group_id":"g"}`, pageSize) + `],` +
 		`"scaling_group_instances":[` + repeatJSON(`{"instance_id":"i"}`, pageSize) + `]}`
 	cases := []struct{ name, body string }{

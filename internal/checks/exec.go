@@ -50,17 +50,17 @@ func (e *execProber) probe(ctx context.Context, a attempt) outcome {
 	cmd.Stderr = capt.stream("stderr")
 	g := prepare(cmd, a.grace)
 	err = cmd.Run()
-	g.cleanup(ctx.Err() != nil)
+	g.cleanup(g.killed())
 	out := outcome{}
 	out.output, out.outputBytes = capt.finish()
 	out.output = strings.TrimRight(out.output, "\n")
-	out.kind, out.err = classify(ctx, cmd, err, a.grace)
+	out.kind, out.err = classify(ctx, cmd, err, g.killed())
 	return out
 }
 
 // classify turns how a process ended into an attempt's kind.
-func classify(ctx context.Context, cmd *exec.Cmd, err error, grace time.Duration) (kind, error) {
-	if ctx.Err() != nil {
+func classify(ctx context.Context, cmd *exec.Cmd, err error, killed bool) (kind, error) {
+	if ctx.Err() != nil && (killed || cmd.ProcessState == nil) {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return notYet, fmt.Errorf("timed out; process group killed")
 		}

@@ -39,6 +39,16 @@ func prepare(cmd *exec.Cmd, grace time.Duration) *group {
 	return g
 }
 
+// killed reports whether the attempt's end reached the process while it
+// ran (Cancel sent SIGTERM). When it did not, the script exited by itself
+// and its exit status counts, even if a child kept its output open until
+// the timeout.
+func (g *group) killed() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return !g.termAt.IsZero()
+}
+
 // signal sends sig to the whole group; the group's id is the leader's pid.
 func (g *group) signal(sig syscall.Signal) error {
 	if g.cmd.Process == nil {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -18,6 +19,9 @@ import (
 // reach; a job object would catch them too.
 type group struct {
 	cmd *exec.Cmd
+
+	mu        sync.Mutex
+	cancelled bool // Cancel ran while the process did
 }
 
 // prepare starts cmd in a new process group and arms the tree kill.
@@ -25,6 +29,9 @@ func prepare(cmd *exec.Cmd, grace time.Duration) *group {
 	g := &group{cmd: cmd}
 	cmd.SysProcAttr = &syscall.SysProcAttr{CreationFlags: syscall.CREATE_NEW_PROCESS_GROUP}
 	cmd.Cancel = func() error {
+		g.mu.Lock()
+		g.cancelled = true
+		g.mu.Unlock()
 		g.killTree()
 		return cmd.Process.Kill()
 	}
@@ -38,6 +45,13 @@ func (g *group) killTree() {
 	}
 	taskkill := filepath.Join(systemRoot(), "System32", "taskkill.exe")
 	_ = exec.Command(taskkill, "/T", "/F", "/PID", strconv.Itoa(g.cmd.Process.Pid)).Run()
+}
+
+// killed reports whether the attempt's end reached the process while it ran.
+func (g *group) killed() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.cancelled
 }
 
 // cleanup kills what is left of the tree after a cancelled attempt.

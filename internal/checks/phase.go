@@ -88,6 +88,8 @@ type Phase struct {
 	state    State
 	reason   string
 	started  time.Time
+	// startedWith counts the runnable checks at the start of the run.
+	startedWith int
 }
 
 // NewPhase builds the phase called name (launch or terminate) from its
@@ -361,8 +363,12 @@ func (p *Phase) begin(runCtx context.Context) {
 	p.runCtx = runCtx
 	p.started = p.clock.Now()
 	p.state, p.reason = Pending, ""
+	p.startedWith = 0
 	for _, r := range p.runners {
 		r.reset()
+		if r.st.State != Refused {
+			p.startedWith++
+		}
 	}
 	// A poke left from before the run means nothing now.
 	select {
@@ -688,7 +694,24 @@ func (p *Phase) blocked() string {
 	if len(refused) > 0 {
 		return "refused, so not run: " + strings.Join(refused, ", ")
 	}
+	if p.startedWith > 0 && p.countRunnable() == 0 {
+		// Every check the phase began with is gone before passing (a
+		// script that deleted itself, a directory emptied mid-phase):
+		// "all 0 checks passed" must not become a CONTINUE.
+		return "every check of the phase was removed before it passed"
+	}
 	return ""
+}
+
+// countRunnable counts the checks that are not refused. Called with p.mu held.
+func (p *Phase) countRunnable() int {
+	n := 0
+	for _, r := range p.runners {
+		if r.st.State != Refused {
+			n++
+		}
+	}
+	return n
 }
 
 func (p *Phase) verdictNow() (Verdict, bool) {
