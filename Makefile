@@ -50,7 +50,12 @@ package:
 	done; \
 	rm -rf $$stage
 
-test: fmt-check vet lint cross-vet unit
+test: fmt-check vet lint cross-vet unit fuzz-ci
+
+# A short fuzz of every target on each CI run (the seed corpora already run in
+# `unit`); `make fuzz` goes longer.
+fuzz-ci:
+	$(MAKE) fuzz FUZZTIME=3s
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -95,7 +100,7 @@ FUZZMINIMIZE ?= 1x
 FUZZ_TARGETS := internal/config:FuzzParse internal/asclient:FuzzResponses \
 	internal/asclient:FuzzParseTimeout internal/metadata:FuzzMetadataAnswers
 
-.PHONY: chaos fuzz
+.PHONY: chaos fuzz fuzz-ci
 chaos:
 	ASAGENT_CHAOS_KILLS=$(CHAOS_KILLS) ASAGENT_CHAOS_SEED=$(CHAOS_SEED) \
 		$(GO) test -race -count=1 -v -run 'TestChaos|TestKill9|TestHostile|TestControlSocket|TestDropIn|TestTLS' ./internal/chaos/
