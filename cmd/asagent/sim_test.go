@@ -10,10 +10,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/asagent/asagent/internal/syncbuf"
 
 	"github.com/asagent/asagent/internal/sim"
 	"github.com/huaweicloud/huaweicloud-sdk-go-v3/core/auth/basic"
@@ -27,24 +28,8 @@ const (
 	simTestSK = "sim-cmd-secret-0123456789"
 )
 
-// lockedBuffer is a bytes.Buffer safe for a writer and a reader in
-// different goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// lockedBuffer captures output while it is read (see package syncbuf).
+type lockedBuffer = syncbuf.Buffer
 
 // Bad command lines and scenarios fail before anything listens, with the
 // documented exit codes: 2 for flags, 78 for a scenario file, 1 for an

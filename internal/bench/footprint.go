@@ -11,9 +11,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
+
+	"github.com/asagent/asagent/internal/syncbuf"
 
 	"github.com/rs/zerolog"
 
@@ -375,24 +376,8 @@ func stopProcess(c *exec.Cmd) {
 	}
 }
 
-// lockedBuffer is an io.Writer whose contents can be read while a process
-// writes to it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// lockedBuffer captures output while it is read (see package syncbuf).
+type lockedBuffer = syncbuf.Buffer
 
 // FootprintRows are the footprint figures as report rows; the first
 // footprint is the agent's, a second one its baseline.

@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asagent/asagent/internal/syncbuf"
+
 	"github.com/asagent/asagent/internal/sim"
 )
 
@@ -146,22 +148,7 @@ func (c *cloud) secretList() []string {
 func (c *cloud) url() string { return c.srv.URL }
 
 // lockedBuffer collects a process's output from several goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type lockedBuffer = syncbuf.Buffer
 
 // agentDir is one agent's files: config, drop-in directories, state.
 type agentDir struct {

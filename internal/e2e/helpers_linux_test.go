@@ -3,13 +3,13 @@
 package e2e
 
 import (
-	"bytes"
 	"os"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/asagent/asagent/internal/syncbuf"
 )
 
 // needRoot skips unless the test runs as root on Linux.
@@ -57,24 +57,8 @@ func eventually(t *testing.T, limit time.Duration, what string, cond func() (boo
 	}
 }
 
-// lockedBuffer is a bytes.Buffer that a process's output goroutine and the
-// test may use at once.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// lockedBuffer captures output while it is read (see package syncbuf).
+type lockedBuffer = syncbuf.Buffer
 
 // tail is the last n lines of s, for failure messages.
 func tail(s string, n int) string {
