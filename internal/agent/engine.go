@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -137,7 +138,7 @@ func NewEngine(cfg *config.Config, id Identity, deps Deps) *Engine {
 	}
 }
 
-func statePath(dir string) string { return dir + "/state.json" }
+func statePath(dir string) string { return filepath.Join(dir, "state.json") }
 
 // Run drives the instance's lifecycle until ctx ends. It returns nil on a
 // clean stop; a hook still pending stays held so a restarted agent resumes.
