@@ -17,9 +17,6 @@ import (
 	"github.com/asagent/asagent/internal/syncbuf"
 
 	"github.com/asagent/asagent/internal/sim"
-	"github.com/huaweicloud/huaweicloud-sdk-go-v3/core/auth/basic"
-	"github.com/huaweicloud/huaweicloud-sdk-go-v3/core/config"
-	as "github.com/huaweicloud/huaweicloud-sdk-go-v3/services/as/v1"
 	"github.com/huaweicloud/huaweicloud-sdk-go-v3/services/as/v1/model"
 )
 
@@ -127,16 +124,7 @@ func readSnippet(t *testing.T, r io.Reader) snippet {
 // signed with the command's AK/SK.
 func hangingFromSim(t *testing.T, s snippet) []model.InstanceHangingInfos {
 	t.Helper()
-	cred, err := basic.NewCredentialsBuilder().WithAk(simTestAK).WithSk(simTestSK).WithProjectId(s.project).SafeBuild()
-	if err != nil {
-		t.Fatal(err)
-	}
-	hc, err := as.AsClientBuilder().WithEndpoints([]string{s.url}).WithCredential(cred).
-		WithHttpConfig(config.DefaultHttpConfig().WithTimeout(10 * time.Second)).SafeBuild()
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := as.NewAsClient(hc).ListHookInstances(&model.ListHookInstancesRequest{ScalingGroupId: s.group})
+	resp, err := sdkClient(t, s).ListHookInstances(&model.ListHookInstancesRequest{ScalingGroupId: s.group})
 	if err != nil {
 		t.Fatalf("ListHookInstances: %v", err)
 	}
