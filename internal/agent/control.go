@@ -84,64 +84,40 @@ func (e *Engine) request(ctx context.Context, req ctlRequest) error {
 }
 
 // handle acts on a control request during a phase. It reports whether the
-// phase now has its result.
-func (e *Engine) handle(ctx context.Context, p *phaseRun, req ctlRequest) (decided bool) {
+// phase is over: decided, or no hook left to answer.
+func (p *phaseRun) handle(ctx context.Context, req ctlRequest) (over bool) {
 	switch {
 	case req.signal == control.SignalFail:
-		e.setResult(p, p.cfg.OnFailure, "the application signalled fail")
+		p.record(decision{result: p.cfg.OnFailure, reason: "the application signalled fail"})
 		req.reply <- nil
 		return true
 	case req.signal == control.SignalExtend:
-		e.extendDue(ctx, p, true)
+		p.extendDue(ctx, true)
 		req.reply <- nil
-		return false
+		return len(p.held) == 0
 	case req.hook == "":
-		p.st.Override = true
-		e.setResult(p, config.Result(req.result), "operator override (asagent complete)")
+		p.record(decision{result: config.Result(req.result), reason: "operator override (asagent complete)", override: true})
 		req.reply <- nil
 		return true
 	}
-	hs, held := p.st.Hooks[req.hook], p.held[req.hook].HookName != ""
-	if !held {
+	if _, held := p.held[req.hook]; !held || p.st.Hooks[req.hook].answered() {
 		req.reply <- &control.UserError{Msg: fmt.Sprintf("hook %q does not hold this instance in the %s phase", req.hook, p.name)}
 		return false
 	}
-	p.log.Warn().Str("hook", req.hook).Str("result", req.result).Msg("operator override for one hook")
-	err := e.callback(context.WithoutCancel(ctx), p, req.hook, asclient.Result(req.result), hs.Timeout)
-	if err == nil || asclient.IsNoLongerHeld(err) {
-		hs.Sent, hs.SentAt = req.result, e.clock.Now()
-		if err != nil {
-			hs.Sent, hs.Outcome = "", outcomeNotHeld
-		}
-		delete(p.held, req.hook)
-		e.save()
-	}
-	req.reply <- err
-	if len(p.held) == 0 {
-		p.st.Override = true
-		p.st.Result, p.st.Reason = req.result, "operator override (asagent complete --hook)"
-		e.save()
+	p.recordFor(req.hook, config.Result(req.result))
+	if p.st.stage() == stageAnswering {
+		req.reply <- nil // the last hook waiting: finish sends it with the phase's result
 		return true
 	}
-	return false
-}
-
-func (e *Engine) setRunner(r Runner) {
-	e.mu.Lock()
-	e.runner = r
-	e.mu.Unlock()
-}
-
-// setStatus sets the agent-level state and summary outside a phase.
-func (e *Engine) setStatus(state, line string) {
-	e.mu.Lock()
-	changed := e.status.Summary != line
-	e.status.State, e.status.Summary, e.status.Updated = state, line, e.clock.Now()
-	e.status.Phase = nil
-	e.mu.Unlock()
-	if changed && e.deps.Notify != nil {
-		e.deps.Notify(line)
+	err := p.sendOwn(ctx, req.hook)
+	switch {
+	case asclient.IsNoLongerHeld(err):
+		err = nil // recorded as no longer held; status shows it
+	case err != nil:
+		err = fmt.Errorf("result recorded, not accepted by AS yet; the agent keeps sending it: %w", err)
 	}
+	req.reply <- err
+	return len(p.held) == 0
 }
 
 var _ control.Handler = (*Engine)(nil)

@@ -28,17 +28,6 @@ const (
 	PhaseTerminate = checks.PhaseTerminate
 )
 
-// phaseOf maps an AS hook type to the phase that answers it.
-func phaseOf(hookType string) string {
-	switch hookType {
-	case asclient.HookLaunch:
-		return PhaseLaunch
-	case asclient.HookTerminate:
-		return PhaseTerminate
-	}
-	return ""
-}
-
 // Hooks is the subset of the AS API that the agent uses.
 type Hooks interface {
 	HeldHooks(ctx context.Context, groupID, instanceID string) ([]asclient.HeldHook, error)
@@ -94,8 +83,10 @@ type Engine struct {
 	state *State
 	retry backoff.Policy
 
-	// hookTypes caches each hook's type by name (a hook's type never changes).
-	hookTypes map[string]string
+	// Owned by Run's goroutine.
+	list         *hookList // what the group's hook list says
+	start        time.Time // when Run began
+	pollFailures int       // held-hook polls failed in a row
 
 	// ctl carries control-socket requests to the engine's goroutine, which
 	// alone changes state; stopped is closed when Run returns.
@@ -123,19 +114,20 @@ func NewEngine(cfg *config.Config, id Identity, deps Deps) *Engine {
 		deps.Signals = checks.NewSignalBoard(deps.Clock)
 	}
 	log := deps.Log.With().Str("instance_id", id.InstanceID).Str("scaling_group_id", id.GroupID).Logger()
-	return &Engine{
-		cfg:       cfg,
-		id:        id,
-		deps:      deps,
-		clock:     deps.Clock,
-		log:       log,
-		store:     stateStore{path: statePath(cfg.StateDir)},
-		retry:     backoff.Default(),
-		hookTypes: map[string]string{},
-		ctl:       make(chan ctlRequest),
-		stopped:   make(chan struct{}),
-		status:    control.Status{InstanceID: id.InstanceID, GroupID: id.GroupID, GroupFrom: id.GroupFrom, State: "starting", Summary: "starting"},
+	e := &Engine{
+		cfg:     cfg,
+		id:      id,
+		deps:    deps,
+		clock:   deps.Clock,
+		log:     log,
+		store:   stateStore{path: statePath(cfg.StateDir)},
+		retry:   backoff.Default(),
+		ctl:     make(chan ctlRequest),
+		stopped: make(chan struct{}),
+		status:  control.Status{InstanceID: id.InstanceID, GroupID: id.GroupID, GroupFrom: id.GroupFrom, State: control.StateStarting, Summary: "starting"},
 	}
+	e.list = newHookList(deps.Hooks, id.GroupID, log, func() time.Duration { return e.jitter(cfg.Poll.HooksInterval.D()) })
+	return e
 }
 
 func statePath(dir string) string { return filepath.Join(dir, "state.json") }
@@ -144,6 +136,21 @@ func statePath(dir string) string { return filepath.Join(dir, "state.json") }
 // clean stop; a hook still pending stays held so a restarted agent resumes.
 func (e *Engine) Run(ctx context.Context) error {
 	defer close(e.stopped)
+	e.state = e.loadState()
+	e.start = e.clock.Now()
+	for {
+		now := e.clock.Now()
+		e.list.maybeRefresh(ctx, now)
+		wait, err := e.step(ctx, now)
+		if err != nil || e.sleep(ctx, wait) != nil {
+			return nil // stopped: a hook still pending stays held for the next start
+		}
+	}
+}
+
+// loadState reads the state file, starting fresh when it is unreadable or
+// belongs to another instance.
+func (e *Engine) loadState() *State {
 	st, warn := e.store.load()
 	if warn != nil {
 		e.log.Warn().Err(warn).Msg("recovering from the held-hook list")
@@ -153,123 +160,82 @@ func (e *Engine) Run(ctx context.Context) error {
 		st = &State{Version: stateVersion}
 	}
 	st.InstanceID, st.GroupID = e.id.InstanceID, e.id.GroupID
-	e.state = st
+	return st
+}
 
-	start := e.clock.Now()
-	var hooks groupHooks // what the group's hook list says; unknown until read
-	nextHookList := time.Time{}
-	listFailures, pollFailures := 0, 0
-	lastListErr := ""
-	for {
-		now := e.clock.Now()
-		if !now.Before(nextHookList) {
-			h, err := e.refreshHookTypes(ctx)
-			switch {
-			case err == nil:
-				hooks, listFailures, lastListErr = h, 0, ""
-				nextHookList = now.Add(e.jitter(e.cfg.Poll.HooksInterval.D())) // not in step across a fleet
-			case ctx.Err() != nil:
-				return nil
-			default:
-				// Without the hook list the agent still answers holds: it
-				// assumes both kinds of hook may exist until it can read it.
-				if msg := errorKind(err); msg != lastListErr {
-					lastListErr = msg
-					e.log.Error().Err(err).Msg("cannot list the group's lifecycle hooks; polling for holds anyway")
-				}
-				if !hooks.known {
-					hooks = groupHooks{launch: true, terminate: true, maxLaunch: time.Hour}
-				}
-				nextHookList = now.Add(e.retry.Delay(listFailures))
-				listFailures++
-			}
+// step polls AS once for holds of this instance and runs the phase that is
+// held, if any. It returns how long to wait before the next step, and an
+// error only when ctx ended.
+func (e *Engine) step(ctx context.Context, now time.Time) (time.Duration, error) {
+	launchPlausible := e.launchPlausible(now)
+	if !launchPlausible && !e.list.terminate {
+		e.setStatus(control.StateIdle, "idle: the group has no terminate hook; checking its hooks every "+e.cfg.Poll.HooksInterval.String())
+		return e.list.next.Sub(now), ctx.Err()
+	}
+	held, err := e.heldByPhase(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
 		}
-		// A launch hook is plausible from start until the launch phase is
-		// done or the longest launch hook would have timed out: the agent
-		// may start before AS puts the instance in PENDING_WAIT.
-		launchPlausible := hooks.launch && !e.phaseDone(PhaseLaunch) && now.Before(start.Add(hooks.maxLaunch))
-		if !launchPlausible && !hooks.terminate {
-			e.setStatus("idle", "idle: the group has no terminate hook; checking its hooks every "+e.cfg.Poll.HooksInterval.String())
-			if e.sleep(ctx, nextHookList.Sub(now)) != nil {
-				return nil
-			}
-			continue
-		}
-
-		held, err := e.heldByPhase(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			e.log.Warn().Err(err).Msg("cannot list held hooks; will retry")
-			wait := max(e.retry.Delay(pollFailures), e.pollInterval(launchPlausible))
-			pollFailures++
-			if e.sleep(ctx, wait) != nil {
-				return nil
-			}
-			continue
-		}
-		pollFailures = 0
-		ran := false
-		for _, phase := range []string{PhaseLaunch, PhaseTerminate} {
-			if len(held[phase]) == 0 || !e.reopen(phase, held[phase]) {
-				continue
-			}
-			if err := e.runPhase(ctx, phase, held[phase]); err != nil {
-				return nil // ctx ended: leave the hooks held for the next start
-			}
-			ran = true
-			break
-		}
-		if ran {
-			continue
-		}
-		wait := e.pollInterval(launchPlausible)
-		switch {
-		case e.phaseDone(PhaseTerminate):
-			// The instance is on its way out. Stay quiet, but not deaf: an
-			// instance removed without deletion may be added again.
-			e.setStatus("done", "terminate: done; the instance is leaving the group")
-			wait = e.jitter(e.cfg.Poll.HooksInterval.D())
-		case launchPlausible:
-			e.setStatus("idle", "waiting for a launch hook to hold the instance")
-		default:
-			e.setStatus("idle", "idle: watching for a terminate hook")
-		}
-		if e.sleep(ctx, wait) != nil {
-			return nil
+		e.log.Warn().Err(err).Msg("cannot list held hooks; will retry")
+		e.pollFailures++
+		return max(e.retry.Delay(e.pollFailures-1), e.pollInterval(launchPlausible)), nil
+	}
+	e.pollFailures = 0
+	for _, phase := range []string{PhaseLaunch, PhaseTerminate} {
+		if e.needsRun(phase, held[phase]) {
+			return 0, e.runPhase(ctx, phase, held[phase])
 		}
 	}
+	return e.idle(launchPlausible), nil
 }
 
-// phaseDone reports whether the named phase has been answered.
-func (e *Engine) phaseDone(name string) bool {
-	p, ok := e.state.Phases[name]
-	return ok && p.Done
+// launchPlausible reports whether a launch hook may still hold the
+// instance: from start until the launch phase is done or the longest launch
+// hook would have timed out, since the agent may start before AS puts the
+// instance in PENDING_WAIT.
+func (e *Engine) launchPlausible(now time.Time) bool {
+	return e.list.launch && e.state.Phase(PhaseLaunch).stage() != stageDone && now.Before(e.start.Add(e.list.maxLaunch))
 }
 
-// reopen decides whether held hooks of a phase need the phase run: always
-// when it is not done; when it is done, only for a new hold (an action key
-// the phase has not seen, e.g. an instance removed without deletion and
-// added again, which starts the phase afresh) or for a hook that we never
-// answered and that AS lists as held again.
-func (e *Engine) reopen(name string, held []asclient.HeldHook) bool {
+// idle sets the status for a step that found nothing to do and returns the
+// wait until the next poll.
+func (e *Engine) idle(launchPlausible bool) time.Duration {
+	switch {
+	case e.state.Phase(PhaseTerminate).stage() == stageDone:
+		// The instance is on its way out. Stay quiet, but not deaf: an
+		// instance removed without deletion may be added again.
+		e.setStatus(control.StateDone, "terminate: done; the instance is leaving the group")
+		return e.jitter(e.cfg.Poll.HooksInterval.D())
+	case launchPlausible:
+		e.setStatus(control.StateIdle, "waiting for a launch hook to hold the instance")
+	default:
+		e.setStatus(control.StateIdle, "idle: watching for a terminate hook")
+	}
+	return e.pollInterval(launchPlausible)
+}
+
+// needsRun reports whether the held hooks of a phase need the phase run,
+// and prepares its state for the run: a new hold of a finished phase (an
+// instance removed without deletion and added again) starts it afresh, and
+// a hook we never answered that AS lists as held again resumes it.
+func (e *Engine) needsRun(name string, held []asclient.HeldHook) bool {
+	if len(held) == 0 {
+		return false
+	}
 	ps := e.state.Phase(name)
-	if !ps.Done {
+	if ps.stage() != stageDone {
 		return true
 	}
-	for _, h := range held {
-		hs := ps.Hooks[h.HookName]
-		if hs == nil || (h.ActionKey != "" && h.ActionKey != hs.ActionKey) {
-			e.log.Info().Str("phase", name).Str("hook", h.HookName).Msg("a new hold of a finished phase; starting the phase afresh")
-			e.state.Phases[name] = &PhaseState{Hooks: map[string]*HookState{}}
-			return true
-		}
-		if hs.Sent == "" {
-			e.log.Warn().Str("phase", name).Str("hook", h.HookName).Msg("a hook we never answered holds the instance again; resuming the phase")
-			ps.Done, hs.Outcome = false, ""
-			return true
-		}
+	switch hook, why := ps.holdAgain(held); why {
+	case newHold:
+		e.log.Info().Str("phase", name).Str("hook", hook).Msg("a new hold of a finished phase; starting the phase afresh")
+		e.state.startAfresh(name)
+		return true
+	case unansweredHold:
+		e.log.Warn().Str("phase", name).Str("hook", hook).Msg("a hook we never answered holds the instance again; resuming the phase")
+		ps.resume(hook)
+		return true
 	}
 	return false // answered hooks AS still lists for a while
 }
@@ -288,33 +254,6 @@ func (e *Engine) jitter(d time.Duration) time.Duration {
 	return time.Duration(float64(d) * (1 - j + 2*j*e.deps.Rand()))
 }
 
-// groupHooks is what the group's hook list says about the phases.
-type groupHooks struct {
-	known             bool
-	launch, terminate bool
-	maxLaunch         time.Duration // the longest launch hook's default_timeout
-}
-
-// refreshHookTypes reads the group's hook list, caching each hook's type.
-func (e *Engine) refreshHookTypes(ctx context.Context) (groupHooks, error) {
-	hooks, err := e.deps.Hooks.ListHooks(ctx, e.id.GroupID)
-	if err != nil {
-		return groupHooks{}, err
-	}
-	g := groupHooks{known: true}
-	for _, h := range hooks {
-		e.hookTypes[h.Name] = h.Type
-		switch phaseOf(h.Type) {
-		case PhaseLaunch:
-			g.launch = true
-			g.maxLaunch = max(g.maxLaunch, h.DefaultTimeout)
-		case PhaseTerminate:
-			g.terminate = true
-		}
-	}
-	return g, nil
-}
-
 // heldByPhase lists the hooks holding this instance, by phase. A hook whose
 // type is unknown (created since the last list) makes it read the list again.
 func (e *Engine) heldByPhase(ctx context.Context) (map[string][]asclient.HeldHook, error) {
@@ -325,21 +264,20 @@ func (e *Engine) heldByPhase(ctx context.Context) (map[string][]asclient.HeldHoo
 	out := map[string][]asclient.HeldHook{}
 	refreshed := false
 	for _, h := range held {
-		typ, ok := e.hookTypes[h.HookName]
+		p, ok := e.list.phaseOf(h.HookName)
 		if !ok && !refreshed {
 			refreshed = true
-			if _, err := e.refreshHookTypes(ctx); err != nil {
+			if err := e.list.refresh(ctx); err != nil {
 				return nil, fmt.Errorf("learning the type of hook %s: %w", h.HookName, err)
 			}
-			typ, ok = e.hookTypes[h.HookName]
+			p, ok = e.list.phaseOf(h.HookName)
 		}
-		p := phaseOf(typ)
-		if !ok || p == "" {
+		if !ok {
 			// A hook deleted while it holds the instance (AS keeps the
 			// hold), or a list we may not read: it is a launch hook until
 			// launch is done, else a terminate hook.
 			p = PhaseLaunch
-			if e.phaseDone(PhaseLaunch) {
+			if e.state.Phase(PhaseLaunch).stage() == stageDone {
 				p = PhaseTerminate
 			}
 			e.log.Warn().Str("hook", h.HookName).Str("phase", p).Msg("a hook holds the instance but its type is unknown; answering it with the phase it must be")

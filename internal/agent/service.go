@@ -195,7 +195,7 @@ func (s *Service) Status() control.Status {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return control.Status{State: "starting", Summary: s.status, Updated: s.opts.Clock.Now()}
+	return control.Status{State: control.StateStarting, Summary: s.status, Updated: s.opts.Clock.Now()}
 }
 
 // Signal implements control.Handler. ready and drained are kept even before

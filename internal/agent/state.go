@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/asagent/asagent/internal/asclient"
 	"github.com/asagent/asagent/internal/fsutil"
 )
 
@@ -49,6 +50,85 @@ type HookState struct {
 	Sent    string    `json:"sent,omitempty"`
 	SentAt  time.Time `json:"sent_at,omitzero"`
 	Outcome string    `json:"outcome,omitempty"`
+	// Result is an answer decided for this hook alone (asagent complete
+	// --hook), written before its callback; empty: the phase's Result.
+	Result string `json:"result,omitempty"`
+}
+
+// answered reports whether the hook no longer waits for us: AS accepted
+// our result, or the hook ended some other way. AS may still list an
+// answered hook for a while.
+func (hs *HookState) answered() bool { return hs.Sent != "" || hs.Outcome != "" }
+
+// phaseStage is where a phase stands; the state file holds the facts it is
+// derived from (Result, Done).
+type phaseStage int
+
+const (
+	stageChecking  phaseStage = iota // no result yet: the checks decide
+	stageAnswering                   // result recorded, some hooks not yet answered
+	stageDone                        // every hook answered or no longer held
+)
+
+// stage says where the phase stands.
+func (ps *PhaseState) stage() phaseStage {
+	switch {
+	case ps.Done:
+		return stageDone
+	case ps.Result != "":
+		return stageAnswering
+	}
+	return stageChecking
+}
+
+// resultFor is the answer decided for the named hook: its own, else the
+// phase's; empty when none is decided yet.
+func (ps *PhaseState) resultFor(hook string) string {
+	if hs := ps.Hooks[hook]; hs != nil && hs.Result != "" {
+		return hs.Result
+	}
+	return ps.Result
+}
+
+// holdKind is what a fresh list of held hooks means for a finished phase.
+type holdKind int
+
+const (
+	staleHold      holdKind = iota // hooks we answered, which AS still lists for a while
+	newHold                        // a hold the phase has not seen: the phase starts afresh
+	unansweredHold                 // a hook we never answered holds again: the phase resumes
+)
+
+// holdAgain classifies the hooks AS lists as holding the instance for this
+// finished phase, naming the hook that decided it. A new action key is a
+// new hold (an instance removed without deletion and added again).
+func (ps *PhaseState) holdAgain(held []asclient.HeldHook) (hook string, kind holdKind) {
+	for _, h := range held {
+		hs := ps.Hooks[h.HookName]
+		if hs == nil || (h.ActionKey != "" && h.ActionKey != hs.ActionKey) {
+			return h.HookName, newHold
+		}
+		if hs.Sent == "" {
+			return h.HookName, unansweredHold
+		}
+	}
+	return "", staleHold
+}
+
+// resume reopens a finished phase for a hook we never answered.
+func (ps *PhaseState) resume(hook string) {
+	ps.Done = false
+	ps.Hooks[hook].Outcome = ""
+}
+
+// startAfresh forgets the named phase for a new hold. A new launch hold
+// begins a new life of the instance (added back after leaving): the
+// terminate phase of the old life is forgotten too.
+func (s *State) startAfresh(phase string) {
+	delete(s.Phases, phase)
+	if phase == PhaseLaunch {
+		delete(s.Phases, PhaseTerminate)
+	}
 }
 
 // Phase returns the named phase's state, creating it.

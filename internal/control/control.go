@@ -26,12 +26,20 @@ type Status struct {
 	InstanceID string    `json:"instance_id"`
 	GroupID    string    `json:"scaling_group_id"`
 	GroupFrom  string    `json:"scaling_group_source,omitempty"` // how the group was found
-	State      string    `json:"state"`                          // starting, idle, launch, terminate, done
+	State      string    `json:"state"`                          // a State* constant or a phase name
 	Summary    string    `json:"summary"`                        // one line, also systemd's STATUS=
 	Updated    time.Time `json:"updated"`
 	Phase      *Phase    `json:"phase,omitempty"`
 	History    []Phase   `json:"history,omitempty"` // finished phases, oldest first
 }
+
+// The agent-level states of Status.State; while a phase runs, State is the
+// phase's name (launch or terminate).
+const (
+	StateStarting = "starting" // finding out who and where the instance is
+	StateIdle     = "idle"     // no hook holds the instance
+	StateDone     = "done"     // terminate answered: the instance is leaving
+)
 
 // Phase is one lifecycle phase's progress.
 type Phase struct {
