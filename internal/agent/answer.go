@@ -91,6 +91,7 @@ type sent struct {
 // waits for every answer, but a stop cuts it short after stopGrace: what
 // was not accepted stays recorded for the next start to resend.
 func (p *phaseRun) finish(ctx context.Context) {
+	p.publish(nil) // "sending CONTINUE"
 	sendCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	defer context.AfterFunc(ctx, func() { p.e.clock.AfterFunc(stopGrace, cancel) })()
