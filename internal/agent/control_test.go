@@ -61,7 +61,6 @@ func controlHarness(t *testing.T, sc *sim.Scenario) (*harness, *recordFirstHooks
 	return h, rec
 }
 
-
 // Each way a control request ends a phase answers every hook once, with the
 // result it recorded first, and says why in the state.
 func TestControlRequestsAnswerThePhase(t *testing.T) {
