@@ -94,7 +94,7 @@ func renderStatus(out io.Writer, st control.Status, now time.Time) {
 	}
 }
 
-func renderPhase(out io.Writer, ph control.Phase, now time.Time) {
+func renderPhase(out io.Writer, ph control.PhaseProgress, now time.Time) {
 	fmt.Fprintf(out, "\n%s phase, started %s, budget ends in %s\n", ph.Name, ph.Started.Local().Format(time.TimeOnly), ph.Budget.Sub(now).Round(time.Second))
 	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "HOOK\tEXPIRES\tIN\tEXTENDS\tRESULT")

@@ -17,12 +17,12 @@ func TestRenderStatus(t *testing.T) {
 	now := time.Date(2026, 1, 2, 10, 0, 0, 0, time.UTC)
 	st := control.Status{
 		InstanceID: "i-1", GroupID: "g-1", GroupFrom: "config", Summary: "launch: 1/2 checks passed, hook expires 10:30:00",
-		Phase: &control.Phase{
+		Phase: &control.PhaseProgress{
 			Name: "launch", Started: now.Add(-time.Minute), Budget: now.Add(59 * time.Minute),
 			Hooks:  []control.Hook{{Name: "boot", Timeout: now.Add(30 * time.Minute), Extends: 2}},
 			Checks: []control.Check{{Name: "web", Type: "http", State: "pending", Attempts: 4, LastOutput: "line one\nconnection refused"}},
 		},
-		History: []control.Phase{{Name: "terminate", Result: "CONTINUE", Finished: now}},
+		History: []control.PhaseProgress{{Name: "terminate", Result: "CONTINUE", Finished: now}},
 	}
 	var out bytes.Buffer
 	renderStatus(&out, st, now)

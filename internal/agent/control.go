@@ -27,7 +27,7 @@ func (e *Engine) Status() control.Status {
 		ph := *st.Phase
 		st.Phase = &ph
 	}
-	st.History = append([]control.Phase(nil), st.History...)
+	st.History = append([]control.PhaseProgress(nil), st.History...)
 	e.mu.Unlock()
 	if runner != nil && st.Phase != nil {
 		st.Phase.Checks = checkStatuses(runner.Status()) // live, not as of the last publish

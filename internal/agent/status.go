@@ -63,7 +63,7 @@ func summary(p *phaseRun, cs *checks.PhaseStatus) string {
 // publish refreshes the status snapshot served on the control socket.
 func (p *phaseRun) publish(runner Runner) {
 	e := p.e
-	ph := &control.Phase{Name: p.name, Started: p.st.Started, Budget: p.budget, Result: p.st.Result, Reason: p.st.Reason, Finished: p.st.Finished}
+	ph := &control.PhaseProgress{Name: p.name, Started: p.st.Started, Budget: p.budget, Result: p.st.Result, Reason: p.st.Reason, Finished: p.st.Finished}
 	for _, name := range sortedKeys(p.st.Hooks) {
 		hs := p.st.Hooks[name]
 		ph.Hooks = append(ph.Hooks, control.Hook{Name: name, Timeout: hs.Timeout, Extends: hs.Extends, Sent: hs.Sent, Outcome: hs.Outcome})

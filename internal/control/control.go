@@ -23,14 +23,14 @@ import (
 // Status is what `asagent status` shows: the agent's view of the instance,
 // the phase in progress and its hooks and checks.
 type Status struct {
-	InstanceID string    `json:"instance_id"`
-	GroupID    string    `json:"scaling_group_id"`
-	GroupFrom  string    `json:"scaling_group_source,omitempty"` // how the group was found
-	State      string    `json:"state"`                          // a State* constant or a phase name
-	Summary    string    `json:"summary"`                        // one line, also systemd's STATUS=
-	Updated    time.Time `json:"updated"`
-	Phase      *Phase    `json:"phase,omitempty"`
-	History    []Phase   `json:"history,omitempty"` // finished phases, oldest first
+	InstanceID string          `json:"instance_id"`
+	GroupID    string          `json:"scaling_group_id"`
+	GroupFrom  string          `json:"scaling_group_source,omitempty"` // how the group was found
+	State      string          `json:"state"`                          // a State* constant or a phase name
+	Summary    string          `json:"summary"`                        // one line, also systemd's STATUS=
+	Updated    time.Time       `json:"updated"`
+	Phase      *PhaseProgress  `json:"phase,omitempty"`
+	History    []PhaseProgress `json:"history,omitempty"` // finished phases, oldest first
 }
 
 // The agent-level states of Status.State; while a phase runs, State is the
@@ -41,8 +41,8 @@ const (
 	StateDone     = "done"     // terminate answered: the instance is leaving
 )
 
-// Phase is one lifecycle phase's progress.
-type Phase struct {
+// PhaseProgress is one lifecycle phase's progress: its hooks, its checks and, once decided, its result.
+type PhaseProgress struct {
 	Name     string    `json:"name"` // launch or terminate
 	Started  time.Time `json:"started"`
 	Budget   time.Time `json:"budget_ends"` // when max_wait is spent

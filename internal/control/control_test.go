@@ -22,7 +22,7 @@ type recordingHandler struct {
 }
 
 func (h *recordingHandler) Status() Status {
-	return Status{InstanceID: "i-1", State: "launch", Phase: &Phase{Name: "launch", Checks: []Check{{Name: "web", State: "pending", Attempts: 3}}}}
+	return Status{InstanceID: "i-1", State: "launch", Phase: &PhaseProgress{Name: "launch", Checks: []Check{{Name: "web", State: "pending", Attempts: 3}}}}
 }
 
 func (h *recordingHandler) Signal(_ context.Context, name string) error {
