@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
+	"github.com/rs/zerolog"
 
 	"github.com/asagent/asagent/internal/asclient"
 	"github.com/asagent/asagent/internal/backoff"
@@ -41,11 +42,11 @@ type decision struct {
 func (p *phaseRun) record(d decision) {
 	p.st.Result, p.st.Reason = string(d.result), d.reason
 	p.st.Override = p.st.Override || d.override
-	ev := p.log.Info()
+	level := zerolog.InfoLevel
 	if d.result != config.Continue {
-		ev = p.log.Warn()
+		level = zerolog.WarnLevel
 	}
-	ev.Str("result", string(d.result)).Str("reason", d.reason).Msg("phase decided")
+	p.event(level, evResultDecided, "").Bool("override", p.st.Override).Msg("phase decided")
 	p.e.save()
 }
 
@@ -54,7 +55,7 @@ func (p *phaseRun) record(d decision) {
 // waiting, the phase is decided the same way.
 func (p *phaseRun) recordFor(hook string, res config.Result) {
 	p.st.Hooks[hook].Result = string(res)
-	p.log.Warn().Str("hook", hook).Str("result", string(res)).Msg("operator override for one hook")
+	p.event(zerolog.WarnLevel, evResultDecided, hook).Bool("override", true).Msg("operator override for one hook")
 	for name := range p.held {
 		if p.st.Hooks[name].Result == "" {
 			p.e.save()
@@ -70,7 +71,7 @@ func (p *phaseRun) sendOwn(ctx context.Context, hook string) error {
 	res := asclient.Result(p.st.Hooks[hook].Result)
 	err := p.e.callback(ctx, p.callbackFor(hook, res), p.st.Hooks[hook].Timeout, extendRound)
 	if err != nil && !asclient.IsNoLongerHeld(err) && ctx.Err() == nil {
-		p.log.Error().Err(err).Str("hook", hook).Str("result", string(res)).Msg("result not accepted yet; will try again")
+		p.event(zerolog.ErrorLevel, evResultFailed, hook).Err(err).Msg("result not accepted yet; will try again")
 		p.extendAfter[hook] = p.e.clock.Now().Add(p.e.retry.Delay(p.extendFails[hook]))
 		p.extendFails[hook]++
 		return err
@@ -121,6 +122,7 @@ func (p *phaseRun) finish(ctx context.Context) {
 	}
 	p.st.Done, p.st.Finished = true, p.e.clock.Now()
 	p.e.save()
+	p.event(zerolog.InfoLevel, evHoldReleased, "").Msg("phase finished: no hook of the phase waits for us")
 	p.e.setRunner(nil)
 	p.publish(nil)
 }
@@ -132,7 +134,7 @@ func (p *phaseRun) delivered(r sent, cut bool) {
 	switch {
 	case r.err == nil:
 		hs.Sent, hs.SentAt = string(r.res), p.e.clock.Now()
-		p.log.Info().Str("hook", r.hook).Str("result", string(r.res)).Msg("answered the hook")
+		p.event(zerolog.InfoLevel, evResultSent, r.hook).Msg("answered the hook")
 	case asclient.IsNoLongerHeld(r.err):
 		p.notHeld(r.hook, "result refused")
 	case cut:
@@ -140,7 +142,7 @@ func (p *phaseRun) delivered(r sent, cut bool) {
 		return
 	default:
 		hs.Outcome = outcomeMissed
-		p.log.Error().Err(r.err).Str("hook", r.hook).Str("result", string(r.res)).Msg("could not answer the hook before its timeout; AS applies its default result")
+		p.event(zerolog.ErrorLevel, evResultFailed, r.hook).Err(r.err).Msg("could not answer the hook before its timeout; AS applies its default result")
 	}
 	delete(p.held, r.hook)
 	p.e.save()

@@ -229,11 +229,11 @@ func (e *Engine) needsRun(name string, held []asclient.HeldHook) bool {
 	}
 	switch hook, why := ps.holdAgain(held); why {
 	case newHold:
-		e.log.Info().Str("phase", name).Str("hook", hook).Msg("a new hold of a finished phase; starting the phase afresh")
+		e.log.Info().Str("event", evPhaseAfresh).Str("phase", name).Str("hook", hook).Msg("a new hold of a finished phase; starting the phase afresh")
 		e.state.startAfresh(name)
 		return true
 	case unansweredHold:
-		e.log.Warn().Str("phase", name).Str("hook", hook).Msg("a hook we never answered holds the instance again; resuming the phase")
+		e.log.Warn().Str("event", evPhaseResumed).Str("phase", name).Str("hook", hook).Msg("a hook we never answered holds the instance again; resuming the phase")
 		ps.resume(hook)
 		return true
 	}

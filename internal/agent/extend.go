@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
+	"github.com/rs/zerolog"
 
 	"github.com/asagent/asagent/internal/asclient"
 )
@@ -84,11 +85,11 @@ func (p *phaseRun) extendDue(ctx context.Context, force bool) {
 			hs.Extends++
 			sent[name] = hs.Timeout
 			p.extendFails[name] = 0
-			p.log.Info().Str("hook", name).Int("extends", hs.Extends).Msg("sent EXTEND")
+			p.event(zerolog.InfoLevel, evExtendSent, name).Int("extends", hs.Extends).Msg("sent EXTEND")
 		case asclient.IsNoLongerHeld(err):
 			p.notHeld(name, "EXTEND refused")
 		default:
-			p.log.Error().Err(err).Str("hook", name).Msg("EXTEND failed; will try again")
+			p.event(zerolog.ErrorLevel, evExtendFailed, name).Err(err).Msg("EXTEND failed; will try again")
 			p.extendAfter[name] = p.e.clock.Now().Add(p.e.retry.Delay(p.extendFails[name]))
 			p.extendFails[name]++
 		}
@@ -117,7 +118,7 @@ func (p *phaseRun) extendDue(ctx context.Context, force bool) {
 func (p *phaseRun) notHeld(name, why string) {
 	delete(p.held, name)
 	p.st.Hooks[name].Outcome = outcomeNotHeld
-	p.log.Warn().Str("hook", name).Msg(why + ": " + outcomeNotHeld)
+	p.event(zerolog.WarnLevel, evAnsweredElsewhere, name).Msg(why + ": " + outcomeNotHeld)
 }
 
 // repoll re-reads the phase's held hooks. It reports false when AS could not
@@ -144,7 +145,8 @@ func (p *phaseRun) updateHeld(held []asclient.HeldHook) {
 	for _, h := range held {
 		listed[h.HookName] = true
 		hs := p.st.Hooks[h.HookName]
-		if hs == nil {
+		seen := hs == nil
+		if seen {
 			hs = &HookState{}
 			p.st.Hooks[h.HookName] = hs
 		}
@@ -154,6 +156,9 @@ func (p *phaseRun) updateHeld(held []asclient.HeldHook) {
 		hs.ActionKey = h.ActionKey
 		p.readTimeout(h, hs)
 		p.held[h.HookName] = h
+		if seen {
+			p.event(zerolog.InfoLevel, evHoldSeen, h.HookName).Msg("a lifecycle hook holds the instance")
+		}
 	}
 	for name := range p.held {
 		if !listed[name] && !p.st.Hooks[name].answered() {

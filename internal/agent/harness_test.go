@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -19,6 +20,7 @@ import (
 	"github.com/asagent/asagent/internal/config"
 	"github.com/asagent/asagent/internal/metadata"
 	"github.com/asagent/asagent/internal/sim"
+	"github.com/asagent/asagent/internal/syncbuf"
 )
 
 // The engine tests run inside a synctest bubble: the simulator, the real AS
@@ -81,6 +83,7 @@ type harness struct {
 	cancel context.CancelFunc
 	done   chan error
 	engine *Engine
+	logs   syncbuf.Buffer // the agent's log lines, JSON
 }
 
 // newHarness builds the simulator (default scenario unless sc is given) and
@@ -158,7 +161,7 @@ func (h *harness) start() { h.startWith(h.client) }
 // startWith runs an engine that calls AS through hooks.
 func (h *harness) startWith(hooks Hooks) {
 	h.t.Helper()
-	log := zerolog.New(zerolog.NewTestWriter(h.t)).With().Str("side", "agent").Logger()
+	log := zerolog.New(io.MultiWriter(zerolog.NewTestWriter(h.t), &h.logs)).With().Str("side", "agent").Logger()
 	signals := checks.NewSignalBoard(nil)
 	h.engine = NewEngine(h.cfg, Identity{InstanceID: h.local, GroupID: h.group}, Deps{
 		Hooks:     hooks,

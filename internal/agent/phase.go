@@ -52,12 +52,12 @@ func (e *Engine) runPhase(ctx context.Context, name string, held []asclient.Held
 	e.save()
 
 	if p.st.stage() == stageChecking {
-		p.log.Info().Strs("hooks", p.hookNames()).Time("budget_ends", p.budget).Msg("lifecycle hook holds the instance; running the phase's checks")
+		p.event(zerolog.InfoLevel, evPhaseStarted, "").Strs("hooks", p.hookNames()).Time("budget_ends", p.budget).Msg("running the phase's checks")
 		if err := p.decide(ctx); err != nil {
 			return err
 		}
 	} else {
-		p.log.Info().Str("result", p.st.Result).Msg("resuming: the result was decided before a restart; sending it")
+		p.event(zerolog.InfoLevel, evPhaseResumed, "").Msg("resuming: the result was decided before a restart; sending it")
 	}
 	p.finish(ctx)
 	return nil
@@ -194,6 +194,6 @@ func (p *phaseRun) stopPending() error {
 		p.record(decision{result: p.cfg.OnFailure, reason: "the agent was stopped with the phase pending (on_stop: on_failure)"})
 		return nil
 	}
-	p.log.Info().Msg("stopping with the phase pending; the hooks stay held and a restart resumes")
+	p.event(zerolog.InfoLevel, evPhaseStopped, "").Msg("stopping with the phase pending; the hooks stay held and a restart resumes")
 	return errStopped
 }
