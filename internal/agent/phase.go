@@ -150,7 +150,7 @@ func (e *Engine) decide(ctx context.Context, p *phaseRun) error {
 	}
 	runCtx, stopChecks := context.WithCancel(ctx)
 	e.publish(p, nil) // the script environment must be in place first
-	runner := e.deps.NewRunner(p.name, p.budget.Sub(e.clock.Now()), e.env)
+	runner := e.deps.NewRunner(p.name, p.st.Started, e.env)
 	e.setRunner(runner)
 	verdicts := make(chan checks.Verdict, 1)
 	go func() { verdicts <- runner.Run(runCtx) }()

@@ -113,6 +113,52 @@ func TestMaxWait(t *testing.T) {
 	}
 }
 
+// max_wait counts from Options.Started, the phase's first start, not from
+// Run: a phase resumed after a restart gets only what is left, and one
+// whose budget is already spent fails at once without running a check.
+func TestMaxWaitCountsFromStarted(t *testing.T) {
+	cases := []struct {
+		name     string
+		ago      time.Duration // how long before Run the phase started
+		wantTook time.Duration // phase time until the verdict
+		wantRun  bool          // the check made an attempt
+	}{
+		{"not started before", 0, 20 * time.Second, true},
+		{"resumed with 5s left", 15 * time.Second, 5 * time.Second, true},
+		{"resumed at the budget's end", 20 * time.Second, 0, false},
+		{"resumed after it", time.Hour, 0, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			marker := filepath.Join(dir, "ran")
+			ph := fastPhase(config.Parallel)
+			ph.MaxWait = config.Duration(20 * time.Second)
+			clock := clockwork.NewFakeClock()
+			opts := testOptions(t, clock)
+			if tc.ago > 0 {
+				opts.Started = clock.Now().Add(-tc.ago)
+			}
+			c := execCheck("slow", writeScript(t, dir, "slow", "touch "+marker+"; exit 1", 0o755))
+			p := NewPhase("launch", ph, []config.Check{c}, opts)
+			t0 := clock.Now()
+			v := drive(t, clock, p, 2, 5*time.Second)
+			if v.State != Failed || v.Failed != "slow" || v.Reason != "max_wait 20s spent; still pending: slow" {
+				t.Errorf("verdict %+v", v)
+			}
+			if took := clock.Since(t0); took != tc.wantTook {
+				t.Errorf("decided after %s of phase time, want %s", took, tc.wantTook)
+			}
+			if _, err := os.Stat(marker); (err == nil) != tc.wantRun {
+				t.Errorf("the check ran: %v, want %v", err == nil, tc.wantRun)
+			}
+			if got, want := p.Status().Started, t0.Add(-tc.ago); !got.Equal(want) {
+				t.Errorf("status started %v, want %v", got, want)
+			}
+		})
+	}
+}
+
 // initial_delay holds a check's first attempt on the phase's clock.
 func TestInitialDelay(t *testing.T) {
 	dir := t.TempDir()
