@@ -15,6 +15,7 @@ import (
 	"github.com/jonboulle/clockwork"
 
 	"github.com/asagent/asagent/internal/config"
+	"github.com/asagent/asagent/internal/testutil"
 )
 
 // logScript returns a check that appends "start NAME" and "end NAME" to
@@ -191,7 +192,7 @@ func TestCancelStopsChecks(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan Verdict, 1)
 	go func() { done <- p.Run(ctx) }()
-	eventually(t, 10*time.Second, "the script to start", func() bool { _, err := os.Stat(pidfile); return err == nil })
+	testutil.Eventually(t, 10*time.Second, 5*time.Millisecond, "the script to start", func() bool { _, err := os.Stat(pidfile); return err == nil })
 	cancel()
 	v := <-done
 	if v.State != Pending || v.Reason != "stopped: context canceled" {
@@ -219,9 +220,9 @@ func TestReloadMidPhase(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.Reload([]config.Check{a, b})
-	eventually(t, 10*time.Second, "b to pass", func() bool { return checkStatus(t, p, "b").State == Passed })
+	testutil.Eventually(t, 10*time.Second, 5*time.Millisecond, "b to pass", func() bool { return checkStatus(t, p, "b").State == Passed })
 	clock.Advance(5 * time.Second)
-	eventually(t, 10*time.Second, "a's second attempt", func() bool { return checkStatus(t, p, "a").Attempts == 2 })
+	testutil.Eventually(t, 10*time.Second, 5*time.Millisecond, "a's second attempt", func() bool { return checkStatus(t, p, "a").Attempts == 2 })
 	select {
 	case v := <-done:
 		t.Fatalf("decided with a pending: %+v", v)
@@ -247,7 +248,7 @@ func TestReloadChangedCheckNeverOverlaps(t *testing.T) {
 	p := NewPhase("launch", fastPhase(config.Parallel), []config.Check{v1}, testOptions(t, clockwork.NewFakeClock()))
 	done := make(chan Verdict, 1)
 	go func() { done <- p.Run(t.Context()) }()
-	eventually(t, 10*time.Second, "v1 to start", func() bool { _, err := os.Stat(pidfile); return err == nil })
+	testutil.Eventually(t, 10*time.Second, 5*time.Millisecond, "v1 to start", func() bool { _, err := os.Stat(pidfile); return err == nil })
 	p.Reload([]config.Check{v2})
 	if v := <-done; v.State != Passed {
 		t.Fatalf("verdict %+v", v)
@@ -321,7 +322,7 @@ func TestStatusSummary(t *testing.T) {
 	}
 	// db and web sleep (with the budget, 3 waiters); cache may still be
 	// finishing its real process.
-	eventually(t, 10*time.Second, "cache to pass", func() bool { return p.Status().Passed == 1 })
+	testutil.Eventually(t, 10*time.Second, 5*time.Millisecond, "cache to pass", func() bool { return p.Status().Passed == 1 })
 	s := p.Status()
 	if s.Passed != 1 || s.Pending != 2 || s.Refused != 1 || !s.Running || s.State != Pending {
 		t.Errorf("counts %+v", s)
