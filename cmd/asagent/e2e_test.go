@@ -15,6 +15,8 @@ import (
 	"github.com/huaweicloud/huaweicloud-sdk-go-v3/core/config"
 	as "github.com/huaweicloud/huaweicloud-sdk-go-v3/services/as/v1"
 	"github.com/huaweicloud/huaweicloud-sdk-go-v3/services/as/v1/model"
+
+	"github.com/asagent/asagent/internal/testutil"
 )
 
 // e2eScenario: a group with short hooks, and the local instance not yet in it.
@@ -57,18 +59,6 @@ func instanceState(t *testing.T, c *as.AsClient, group, id string) string {
 		}
 	}
 	return ""
-}
-
-// eventually polls cond every 100 ms until it holds, failing after limit.
-func eventually(t *testing.T, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	end := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(end) {
-			t.Fatalf("still waiting after %s for %s", limit, what)
-		}
-		time.Sleep(100 * time.Millisecond) // polling an outside process: there is nothing to wait on
-	}
 }
 
 // The product as users run it: `asagent sim` and `asagent run` as real
@@ -174,7 +164,7 @@ log:
 		return string(out)
 	}
 	// Not in a group yet: the agent says so plainly and keeps looking.
-	eventually(t, 20*time.Second, "the agent to look for its group", func() bool {
+	testutil.Eventually(t, 20*time.Second, 100*time.Millisecond, "the agent to look for its group", func() bool {
 		return strings.Contains(status(), "instance i-e2e-local is in no scaling group of project "+s.project)
 	})
 
@@ -184,15 +174,15 @@ log:
 		Body: &model.BatchAddInstancesOption{InstancesId: []string{"i-e2e-local"}, Action: add}}); err != nil {
 		t.Fatalf("ADD: %v", err)
 	}
-	eventually(t, 20*time.Second, "the launch phase", func() bool { return strings.Contains(status(), "launch phase") })
-	eventually(t, 30*time.Second, "an EXTEND", func() bool { return strings.Contains(simLog.String(), "result=EXTEND -> 204") })
+	testutil.Eventually(t, 20*time.Second, 100*time.Millisecond, "the launch phase", func() bool { return strings.Contains(status(), "launch phase") })
+	testutil.Eventually(t, 30*time.Second, 100*time.Millisecond, "an EXTEND", func() bool { return strings.Contains(simLog.String(), "result=EXTEND -> 204") })
 	if st := instanceState(t, c, s.group, "i-e2e-local"); st != "PENDING_WAIT" {
 		t.Fatalf("before the app is ready: state %s, want PENDING_WAIT", st)
 	}
 	if err := os.WriteFile(ready, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "INSERVICE", func() bool { return instanceState(t, c, s.group, "i-e2e-local") == "INSERVICE" })
+	testutil.Eventually(t, 20*time.Second, 100*time.Millisecond, "INSERVICE", func() bool { return instanceState(t, c, s.group, "i-e2e-local") == "INSERVICE" })
 
 	// Scale-in.
 	remove := model.GetBatchRemoveInstancesOptionActionEnum().REMOVE
@@ -200,7 +190,7 @@ log:
 		Body: &model.BatchRemoveInstancesOption{InstancesId: []string{"i-e2e-local"}, Action: remove}}); err != nil {
 		t.Fatalf("REMOVE: %v", err)
 	}
-	eventually(t, 20*time.Second, "the instance to leave", func() bool { return instanceState(t, c, s.group, "i-e2e-local") == "" })
+	testutil.Eventually(t, 20*time.Second, 100*time.Millisecond, "the instance to leave", func() bool { return instanceState(t, c, s.group, "i-e2e-local") == "" })
 	if data, err := os.ReadFile(drained); err != nil || strings.TrimSpace(string(data)) != "terminate drain" {
 		t.Errorf("drain script saw %q (%v), want %q", data, err, "terminate drain")
 	}

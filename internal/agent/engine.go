@@ -43,10 +43,11 @@ type Runner interface {
 	Status() checks.PhaseStatus
 }
 
-// NewRunner builds the runner of a phase with remaining of its budget. env
-// is read before every script attempt: the hook names and deadline change
-// while the phase runs.
-type NewRunner func(phase string, remaining time.Duration, env func() checks.Env) Runner
+// NewRunner builds the runner of a phase whose max_wait began counting at
+// started (before a restart, for a resumed phase); the runner owns the
+// budget. env is read before every script attempt: the hook names and
+// deadline change while the phase runs.
+type NewRunner func(phase string, started time.Time, env func() checks.Env) Runner
 
 // Identity is who this instance is, and where.
 type Identity struct {

@@ -165,7 +165,7 @@ func (h *harness) startWith(hooks Hooks) {
 	signals := checks.NewSignalBoard(nil)
 	h.engine = NewEngine(h.cfg, Identity{InstanceID: h.local, GroupID: h.group}, Deps{
 		Hooks:     hooks,
-		NewRunner: CheckRunners(h.cfg, signals, nil, log, false),
+		NewRunner: CheckRunners(h.cfg, checks.Options{Log: log, Signals: signals, NoWatch: true}),
 		Signals:   signals,
 		Log:       log,
 		Rand:      func() float64 { return 0.5 },

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"fmt"
 	"sort"
 	"time"
 
@@ -95,7 +94,7 @@ func (p *phaseRun) startChecks(ctx context.Context) *checkRun {
 	p.publish(nil)
 	runCtx, cancel := context.WithCancel(ctx)
 	c := &checkRun{
-		runner:   p.e.deps.NewRunner(p.name, p.budget.Sub(p.e.clock.Now()), p.e.env),
+		runner:   p.e.deps.NewRunner(p.name, p.st.Started, p.e.env),
 		verdicts: make(chan checks.Verdict, 1),
 		cancel:   cancel,
 		done:     make(chan struct{}),
@@ -115,15 +114,12 @@ func (c *checkRun) stop() {
 }
 
 // decide runs the checks until the phase has a result, extending the hooks
-// meanwhile, and records the result before anything is sent. It returns
+// meanwhile, and records the result before anything is sent. The checks own
+// max_wait: their verdict at the budget (at once, for a phase resumed past
+// it) is the phase's failure. It returns
 // with no result when no hook of the phase holds the instance any more,
 // and errStopped when ctx ends with the phase pending.
 func (p *phaseRun) decide(ctx context.Context) error {
-	if !p.e.clock.Now().Before(p.budget) {
-		// Resumed after the budget ran out while the agent was down.
-		p.record(decision{result: p.cfg.OnFailure, reason: fmt.Sprintf("max_wait (%s) spent with checks still pending", p.cfg.MaxWait)})
-		return nil
-	}
 	run := p.startChecks(ctx)
 	defer run.stop()
 	// Re-read the held hooks now and then, to notice a hook answered by

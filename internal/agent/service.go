@@ -109,7 +109,7 @@ func (s *Service) run(ctx context.Context) error {
 	checkLog := s.log.With().Str("instance_id", id.InstanceID).Str("scaling_group_id", id.GroupID).Logger()
 	e := NewEngine(s.cfg, id, Deps{
 		Hooks:     hooks,
-		NewRunner: CheckRunners(s.cfg, s.signals, s.opts.Clock, checkLog, true),
+		NewRunner: CheckRunners(s.cfg, checks.Options{Clock: s.opts.Clock, Log: checkLog, Signals: s.signals}),
 		Signals:   s.signals,
 		Clock:     s.opts.Clock,
 		Log:       s.log,

@@ -1,7 +1,6 @@
 package asclient
 
 import (
-	"bytes"
 	"context"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +15,8 @@ import (
 	"github.com/asagent/asagent/internal/backoff"
 	"github.com/asagent/asagent/internal/metadata"
 	"github.com/asagent/asagent/internal/sim"
+	"github.com/asagent/asagent/internal/syncbuf"
+	"github.com/asagent/asagent/internal/testutil"
 )
 
 // Permanent credentials the test simulators accept.
@@ -41,7 +42,7 @@ type env struct {
 	creds *recordingCredentials
 	wire  *recordingTransport
 	c     *Client
-	logs  *syncBuffer
+	logs  *syncbuf.Buffer
 }
 
 type envConfig struct {
@@ -71,7 +72,7 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	log := zerolog.New(zerolog.MultiLevelWriter(zerolog.NewTestWriter(t), logs)).Level(zerolog.DebugLevel)
 	md, err := metadata.New(metadata.Options{Endpoint: srv.URL, Clock: clk, Logger: log})
 	if err != nil {
@@ -217,59 +218,14 @@ func (rt *recordingTransport) accessKeys() []string {
 	return append([]string(nil), rt.aks...)
 }
 
-// syncBuffer is a bytes.Buffer safe for a logger's concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// clockStep is how far driveClock advances the fake clock at a time: the
+// clockStep is how far runDriven advances the fake clock at a time: the
 // resolution of the recorded retry gaps.
 const clockStep = 100 * time.Millisecond
-
-// driveClock advances the fake clock by clockStep whenever a goroutine
-// sleeps on it, until done is closed, so retries run without real waiting.
-// The HTTP calls themselves do not wait on the fake clock, so time stands
-// still while a request is in flight.
-func driveClock(t *testing.T, clk *clockwork.FakeClock, done <-chan struct{}) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	for {
-		waitCtx, waitCancel := context.WithCancel(ctx)
-		parked := make(chan error, 1)
-		go func() { parked <- clk.BlockUntilContext(waitCtx, 1) }()
-		select {
-		case <-done:
-			waitCancel()
-			<-parked
-			return
-		case err := <-parked:
-			waitCancel()
-			if err != nil {
-				t.Fatalf("nothing slept on the clock in time: %v", err)
-			}
-			clk.Advance(clockStep)
-		}
-	}
-}
 
 // runDriven runs f in a goroutine while driving the clock, and returns when f does.
 func runDriven(t *testing.T, clk *clockwork.FakeClock, f func()) {
 	t.Helper()
 	done := make(chan struct{})
 	go func() { defer close(done); f() }()
-	driveClock(t, clk, done)
+	testutil.DriveClock(t, clk, clockStep, done)
 }

@@ -113,11 +113,14 @@ func (r timingRunner) Run(ctx context.Context) checks.Verdict {
 func startAgent(cfg *config.Config, id agent.Identity, hooks agent.Hooks, clock clockwork.Clock, rnd func() float64, log zerolog.Logger) *benchAgent {
 	signals := checks.NewSignalBoard(clock)
 	a := &benchAgent{id: id.InstanceID, signals: signals, done: make(chan struct{}), marks: map[string]*phaseMarks{}}
-	real := agent.CheckRunners(cfg, signals, clock, log, false)
+	// No drop-in watcher: the experiment's virtual time (a synctest bubble,
+	// or FakeTime's quiet-process test) moves only while no goroutine waits
+	// in the kernel, and the bench agents have no drop-ins to follow.
+	real := agent.CheckRunners(cfg, checks.Options{Clock: clock, Log: log, Signals: signals, NoWatch: true})
 	e := agent.NewEngine(cfg, id, agent.Deps{
 		Hooks: hooks,
-		NewRunner: func(phase string, remaining time.Duration, env func() checks.Env) agent.Runner {
-			return timingRunner{Runner: real(phase, remaining, env), phase: phase, a: a, clock: clock}
+		NewRunner: func(phase string, started time.Time, env func() checks.Env) agent.Runner {
+			return timingRunner{Runner: real(phase, started, env), phase: phase, a: a, clock: clock}
 		},
 		Signals: signals,
 		Clock:   clock,

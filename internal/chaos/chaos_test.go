@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/asagent/asagent/internal/sim"
+	"github.com/asagent/asagent/internal/testutil"
 )
 
 // The routes the agent uses, by service.
@@ -164,7 +165,7 @@ func runChaos(t *testing.T, p faultPlan) {
 	}
 
 	// Pending checks: the agent must keep the hooks alive with EXTEND.
-	eventually(t, 60*time.Second, "an accepted EXTEND", func() bool {
+	testutil.Eventually(t, 60*time.Second, 50*time.Millisecond, "an accepted EXTEND", func() bool {
 		alive()
 		for _, r := range s.RequestsTo(sim.RouteCallback) {
 			if r.Result == sim.ResultExtend && r.Status == 204 {
@@ -178,7 +179,7 @@ func runChaos(t *testing.T, p faultPlan) {
 	if err := os.WriteFile(ready, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 60*time.Second, "INSERVICE", func() bool {
+	testutil.Eventually(t, 60*time.Second, 50*time.Millisecond, "INSERVICE", func() bool {
 		alive()
 		in, ok := s.Instance(chaosGroup, chaosInstance)
 		return ok && in.LifeCycleState == sim.StateInService
@@ -186,7 +187,7 @@ func runChaos(t *testing.T, p faultPlan) {
 	if err := s.RemoveInstances(chaosGroup, chaosInstance); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 60*time.Second, "the instance to leave the group", func() bool {
+	testutil.Eventually(t, 60*time.Second, 50*time.Millisecond, "the instance to leave the group", func() bool {
 		alive()
 		_, ok := s.Instance(chaosGroup, chaosInstance)
 		return !ok
@@ -250,12 +251,12 @@ func TestExtendWhilePollsFail(t *testing.T) {
 			t.Logf("agent output:\n%s", out.String())
 		}
 	}()
-	eventually(t, 20*time.Second, "the phase to start", func() bool { return strings.Contains(out.String(), "phase started") })
+	testutil.Eventually(t, 20*time.Second, 50*time.Millisecond, "the phase to start", func() bool { return strings.Contains(out.String(), "phase started") })
 	// From now on every list of held hooks hangs past the agent's request
 	// timeout (each attempt gives up after 5 s and is retried); callbacks
 	// still work at once.
 	s.SetFault(sim.RouteListHookInstances, sim.Fault{Latency: time.Minute})
-	eventually(t, 40*time.Second, "an accepted EXTEND, or a timeout", func() bool {
+	testutil.Eventually(t, 40*time.Second, 50*time.Millisecond, "an accepted EXTEND, or a timeout", func() bool {
 		for _, r := range s.RequestsTo(sim.RouteCallback) {
 			if r.Result == sim.ResultExtend && r.Status == 204 {
 				return true

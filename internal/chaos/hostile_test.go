@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/asagent/asagent/internal/sim"
+	"github.com/asagent/asagent/internal/testutil"
 )
 
 // hostileRSSLimitKiB is the memory bound the agent must keep while a check
@@ -107,7 +108,7 @@ func TestHostileChecks(t *testing.T) {
 				}()
 				rss := 0
 				// Boot plus the phase's budget plus a margin for the callback.
-				eventually(t, maxWait+15*time.Second, "the hook's answer", func() bool {
+				testutil.Eventually(t, maxWait+15*time.Second, 50*time.Millisecond, "the hook's answer", func() bool {
 					if p.exited() {
 						t.Fatalf("the agent exited: %v", p.err)
 					}
@@ -124,7 +125,7 @@ func TestHostileChecks(t *testing.T) {
 					t.Errorf("agent peak RSS %d KiB, above the bound of %d KiB", rss, hostileRSSLimitKiB)
 				}
 				if !tc.leftovers {
-					eventually(t, 10*time.Second, "the check's processes to be gone", func() bool { return len(tagged(marker)) == 0 })
+					testutil.Eventually(t, 10*time.Second, 50*time.Millisecond, "the check's processes to be gone", func() bool { return len(tagged(marker)) == 0 })
 				}
 				left := len(tagged(marker))
 				p.stop(t, 10*time.Second)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/asagent/asagent/internal/sim"
+	"github.com/asagent/asagent/internal/testutil"
 )
 
 // killSeed and killIterations can be changed from the environment to
@@ -168,12 +169,12 @@ func killWorker(t *testing.T, rng *rand.Rand, worker, n int, stats *killStats) {
 					// The start must say so before anything else happens to
 					// it (a kill between the load and the log line would
 					// lose the line, not the recovery).
-					eventually(t, 10*time.Second, "the warning about the corrupt state file", func() bool {
+					testutil.Eventually(t, 10*time.Second, 50*time.Millisecond, "the warning about the corrupt state file", func() bool {
 						return strings.Count(out.String(), corruptWarning) == corruptedAll+corrupted
 					})
 				}
 			}
-			eventually(t, 30*time.Second, id+": the "+name+" phase to complete", func() bool {
+			testutil.Eventually(t, 30*time.Second, 50*time.Millisecond, id+": the "+name+" phase to complete", func() bool {
 				if p.exited() {
 					t.Fatalf("the agent exited: %v", p.err)
 				}

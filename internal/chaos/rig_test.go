@@ -321,19 +321,6 @@ func (p *proc) peakRSS() int {
 	return 0
 }
 
-// eventually polls cond every 50 ms until it holds, failing after limit.
-// Polling is the only way to watch another process and a real-time server.
-func eventually(t *testing.T, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	end := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(end) {
-			t.Fatalf("still waiting after %s for %s", limit, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // outcomesOf are the outcomes of instance id, by hook.
 func outcomesOf(s *sim.Sim, id string) map[string][]sim.Outcome {
 	out := map[string][]sim.Outcome{}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/asagent/asagent/internal/sim"
+	"github.com/asagent/asagent/internal/testutil"
 )
 
 // securityScenario: the local instance held by one launch hook that lasts
@@ -46,7 +47,7 @@ func TestControlSocketRefusesOtherUsers(t *testing.T) {
 	script(t, d.launchD, "10-wait", "exit 1")
 	var out lockedBuffer
 	p := startAgent(t, d, &out)
-	eventually(t, 20*time.Second, "the control socket", func() bool {
+	testutil.Eventually(t, 20*time.Second, 50*time.Millisecond, "the control socket", func() bool {
 		_, err := os.Stat(d.sock)
 		return err == nil
 	})
@@ -117,7 +118,7 @@ func TestDropInPermissionRules(t *testing.T) {
 	}
 	var out lockedBuffer
 	p := startAgent(t, d, &out)
-	eventually(t, 30*time.Second, "the hook's answer", func() bool { return len(outcomesOf(c.sim, "i-sec-perm")["boot"]) > 0 })
+	testutil.Eventually(t, 30*time.Second, 50*time.Millisecond, "the hook's answer", func() bool { return len(outcomesOf(c.sim, "i-sec-perm")["boot"]) > 0 })
 	p.stop(t, 10*time.Second)
 	if o := outcomesOf(c.sim, "i-sec-perm")["boot"]; len(o) != 1 || o[0].Result != sim.ResultAbandon || o[0].By != sim.ByCallback {
 		t.Errorf("outcomes %+v, want one ABANDON by callback", o)
@@ -169,9 +170,9 @@ func TestTLSVerificationStaysOn(t *testing.T) {
 				}
 			}()
 			if tc.insecure {
-				eventually(t, 20*time.Second, "the hook's answer", func() bool { return len(outcomesOf(c.sim, id)["boot"]) > 0 })
+				testutil.Eventually(t, 20*time.Second, 50*time.Millisecond, "the hook's answer", func() bool { return len(outcomesOf(c.sim, id)["boot"]) > 0 })
 			} else {
-				eventually(t, 20*time.Second, "a TLS error in the log", func() bool {
+				testutil.Eventually(t, 20*time.Second, 50*time.Millisecond, "a TLS error in the log", func() bool {
 					return strings.Contains(out.String(), "certificate")
 				})
 				for _, r := range c.sim.Requests() {

@@ -13,6 +13,7 @@ import (
 	"github.com/jonboulle/clockwork"
 
 	"github.com/asagent/asagent/internal/config"
+	"github.com/asagent/asagent/internal/testutil"
 )
 
 // dropInDir builds a scripts directory with one file of every kind that the
@@ -176,7 +177,7 @@ func TestDropInRecheckedBeforeEachAttempt(t *testing.T) {
 	clock.Advance(5 * time.Second)
 	// Refused, the check does not run (its exit 100 would have failed the
 	// phase), and the phase cannot pass without it: it waits out max_wait.
-	eventually(t, 10*time.Second, "the refusal", func() bool { return checkStatus(t, p, "step").State == Refused })
+	testutil.Eventually(t, 10*time.Second, 5*time.Millisecond, "the refusal", func() bool { return checkStatus(t, p, "step").State == Refused })
 	if st := checkStatus(t, p, "step"); !strings.Contains(st.LastError, "world-writable") {
 		t.Errorf("status %+v", st)
 	}

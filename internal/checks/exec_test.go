@@ -18,6 +18,7 @@ import (
 	"github.com/jonboulle/clockwork"
 
 	"github.com/asagent/asagent/internal/config"
+	"github.com/asagent/asagent/internal/testutil"
 )
 
 // The script contract: exit 0 passes, 100 gives up at once, anything else is
@@ -130,7 +131,7 @@ func TestTimeoutKillsProcessGroup(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, 5*time.Second, "child "+strconv.Itoa(pid)+" to be gone", func() bool { return processGone(pid) })
+			testutil.Eventually(t, 5*time.Second, 5*time.Millisecond, "child "+strconv.Itoa(pid)+" to be gone", func() bool { return processGone(pid) })
 		})
 	}
 }

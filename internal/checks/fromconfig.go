@@ -44,8 +44,9 @@ func Declared(cfg *config.Config, name string) (checks []config.Check, errs []er
 // FromConfig builds the phase called name ("launch" or "terminate") as the
 // agent runs it: the scripts of its scripts_dir, the checks of agent.yaml
 // and of include_dir's drop-ins, cfg.InsecureDropins for the safety rules.
-// While Run runs, the phase follows scripts_dir and include_dir (see Watch)
-// and reloads on every change, so a check added mid-phase joins it. errs
+// While Run runs, the phase follows scripts_dir and include_dir (see Watch;
+// not with opts.NoWatch) and reloads on every change, so a check added
+// mid-phase joins it. errs
 // are the drop-ins left out now; later ones are logged and listed in the
 // status's Problems.
 func FromConfig(cfg *config.Config, name string, opts Options) (*Phase, []error) {
@@ -56,7 +57,7 @@ func FromConfig(cfg *config.Config, name string, opts Options) (*Phase, []error)
 	opts.Insecure = cfg.InsecureDropins
 	checks, errs := Declared(cfg, name)
 	p := newPhase(name, ph, opts)
-	p.follow = &follow{
+	p.dropIns = &dropInSource{
 		dirs:     []string{ph.ScriptsDir, cfg.IncludeDir},
 		declared: func() ([]config.Check, []error) { return Declared(cfg, name) },
 	}
@@ -64,14 +65,15 @@ func FromConfig(cfg *config.Config, name string, opts Options) (*Phase, []error)
 	return p, errs
 }
 
-// follow is how a phase built from the config keeps up with its drop-ins.
-type follow struct {
+// dropInSource is where a phase built from the config finds its drop-ins
+// again: the directories to watch, and how to read the declarative checks.
+type dropInSource struct {
 	dirs     []string
 	declared func() ([]config.Check, []error)
 }
 
 // refresh reads the declarative checks and the scripts again.
 func (p *Phase) refresh() {
-	checks, errs := p.follow.declared()
+	checks, errs := p.dropIns.declared()
 	p.reload(checks, errs)
 }

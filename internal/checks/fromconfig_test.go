@@ -12,6 +12,7 @@ import (
 	"github.com/jonboulle/clockwork"
 
 	"github.com/asagent/asagent/internal/config"
+	"github.com/asagent/asagent/internal/testutil"
 )
 
 // writeConfig writes an agent.yaml whose phases use scripts and include
@@ -71,7 +72,7 @@ func TestFromConfigFollowsDropIns(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustDo(t, os.WriteFile(filepath.Join(root, "conf.d", "late.yaml"), []byte("launch:\n  checks:\n    - {name: late, type: file, path: "+marker+"}\n"), 0o644))
-	eventually(t, 10*time.Second, "the late drop-in to join and pass", func() bool {
+	testutil.Eventually(t, 10*time.Second, 5*time.Millisecond, "the late drop-in to join and pass", func() bool {
 		for _, c := range p.Status().Checks {
 			if c.Name == "late" {
 				return c.State == Passed

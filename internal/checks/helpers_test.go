@@ -99,17 +99,3 @@ func checkStatus(t *testing.T, p *Phase, name string) CheckStatus {
 	t.Fatalf("no check %q in %+v", name, p.Status())
 	return CheckStatus{}
 }
-
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		<-tick.C
-	}
-}

@@ -60,21 +60,9 @@ func (h *httpProber) probe(ctx context.Context, _ attempt) outcome {
 		Transport:     tr,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	method := h.c.Method
-	if method == "" {
-		method = http.MethodGet
-	}
-	req, err := http.NewRequestWithContext(ctx, method, h.c.URL, nil)
+	req, err := h.request(ctx)
 	if err != nil {
 		return outcome{kind: giveUp, err: fmt.Errorf("http check: %w", err)}
-	}
-	req.Header.Set("User-Agent", "asagent-check")
-	for k, v := range h.c.Headers {
-		if strings.EqualFold(k, "Host") {
-			req.Host = v
-		} else {
-			req.Header.Set(k, v)
-		}
 	}
 	resp, err := client.Do(req)
 	if err != nil {
@@ -103,6 +91,28 @@ func (h *httpProber) probe(ctx context.Context, _ attempt) outcome {
 	}
 	out.kind = notYet
 	return out
+}
+
+// request builds the check's request: its method (GET by default), URL and
+// headers, a Host header setting the request's host.
+func (h *httpProber) request(ctx context.Context) (*http.Request, error) {
+	method := h.c.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	req, err := http.NewRequestWithContext(ctx, method, h.c.URL, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("User-Agent", "asagent-check")
+	for k, v := range h.c.Headers {
+		if strings.EqualFold(k, "Host") {
+			req.Host = v
+		} else {
+			req.Header.Set(k, v)
+		}
+	}
+	return req, nil
 }
 
 // tlsConfig is built at every attempt so that a renewed CA file is picked up.

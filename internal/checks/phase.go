@@ -2,11 +2,6 @@ package checks
 
 import (
 	"context"
-	"fmt"
-	"reflect"
-	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -26,41 +21,9 @@ const (
 	netTimeout = 5 * time.Second
 )
 
-// spec is one check as the phase will run it: a declarative check or a
-// drop-in script, with every default filled.
-type spec struct {
-	check   config.Check
-	script  string // the path of a drop-in script; "" for a declarative check
-	refused string // why it may not run; "" when it may
-}
-
-// same reports whether two specs run the same check, so that a reload can
-// keep a running check's state. Line numbers move when a neighbour in the
-// same file is edited; that changes nothing.
-func (s spec) same(o spec) bool {
-	a, b := s, o
-	a.check.Line, b.check.Line = 0, 0
-	return reflect.DeepEqual(a, b)
-}
-
-// runner is one check in a phase. Its fields after prober are guarded by
-// the phase's mu.
-type runner struct {
-	key    string
-	spec   spec
-	prober prober
-	log    zerolog.Logger
-
-	st     CheckStatus
-	active bool               // its goroutine runs
-	cancel context.CancelFunc // stops its goroutine
-	done   chan struct{}      // closed when its goroutine has exited; nil before it starts
-	prev   <-chan struct{}    // the done of the runner it replaced, awaited before the first attempt
-}
-
-// Phase runs the checks of one lifecycle phase. Build it with NewPhase, run
-// it with Run (or RunOnce), change its checks with Reload, and read it with
-// Status from any goroutine.
+// Phase runs the checks of one lifecycle phase. Build it with NewPhase or
+// FromConfig, run it with Run (or RunOnce), change its checks with Reload,
+// and read it with Status from any goroutine.
 //
 // Fake-clock tests: while Run waits, the phase holds one clock timer for
 // max_wait (none when max_wait is 0) and each check holds one timer while it
@@ -75,19 +38,19 @@ type Phase struct {
 	clock clockwork.Clock
 	log   zerolog.Logger
 
-	follow   *follow    // set by FromConfig: what Run watches and reloads
-	reloadMu sync.Mutex // serializes Reload's directory scans
+	dropIns  *dropInSource // set by FromConfig: what Run follows
+	reloadMu sync.Mutex    // serializes Reload's directory scans
 	poke     chan struct{}
-	wg       sync.WaitGroup // the runners' goroutines of the current run
+	wg       sync.WaitGroup // the check loops' goroutines of the current run
 
 	mu       sync.Mutex
-	runners  []*runner // sorted by name, then key
+	loops    []*checkLoop // sorted by name, then key
 	problems []string
 	running  bool
-	runCtx   context.Context // while running: the parent of new runners' contexts
+	runCtx   context.Context // while running: the parent of new loops' contexts
 	state    State
 	reason   string
-	started  time.Time
+	started  time.Time // when max_wait began counting
 	// startedWith counts the runnable checks at the start of the run.
 	startedWith int
 }
@@ -120,7 +83,7 @@ func newPhase(name string, phase config.Phase, opts Options) *Phase {
 	if phase.Timeout <= 0 {
 		phase.Timeout = config.Duration(fallbackTimeout)
 	}
-	p := &Phase{
+	return &Phase{
 		name:  name,
 		cfg:   phase,
 		opts:  opts,
@@ -129,164 +92,6 @@ func newPhase(name string, phase config.Phase, opts Options) *Phase {
 		poke:  make(chan struct{}, 1),
 		state: Pending,
 	}
-	return p
-}
-
-// Reload replaces the declarative checks with checks and reads the scripts
-// directory again. A check whose spec did not change keeps its state and
-// goes on running; a new one joins a running phase; a removed one is stopped
-// and leaves it; a changed one starts afresh once its old run has ended. It
-// is safe to call at any time, from any goroutine.
-func (p *Phase) Reload(checks []config.Check) {
-	p.reload(checks, nil)
-}
-
-// reload is Reload with errors from loading the checks (bad YAML drop-ins),
-// which join the status's problems.
-func (p *Phase) reload(checks []config.Check, loadErrs []error) {
-	p.reloadMu.Lock()
-	defer p.reloadMu.Unlock()
-	specs, problems := p.specs(checks)
-	for _, err := range loadErrs {
-		problems = append(problems, err.Error())
-	}
-
-	p.mu.Lock()
-	old := make(map[string]*runner, len(p.runners))
-	for _, r := range p.runners {
-		old[r.key] = r
-	}
-	next := make([]*runner, 0, len(specs))
-	used := make(map[string]bool, len(specs))
-	for _, s := range specs {
-		key := s.check.Name + "\x00" + s.check.Source
-		for i := 2; used[key]; i++ {
-			key = s.check.Name + "\x00" + s.check.Source + "\x00" + strconv.Itoa(i)
-		}
-		used[key] = true
-		if r, ok := old[key]; ok && r.spec.same(s) {
-			next = append(next, r)
-			delete(old, key)
-			continue
-		}
-		r := p.newRunner(key, s)
-		if o, ok := old[key]; ok {
-			r.prev = o.stop()
-			delete(old, key)
-			r.log.Info().Msg("check changed; it starts afresh")
-		} else if p.running {
-			r.log.Info().Msg("check added")
-		}
-		next = append(next, r)
-	}
-	for _, o := range old {
-		o.stop()
-		if p.running {
-			o.log.Info().Msg("check removed")
-		}
-	}
-	p.runners = next
-	p.problems = problems
-	p.mu.Unlock()
-	for _, msg := range problems {
-		p.log.Error().Msg(msg)
-	}
-	p.kick()
-}
-
-// specs merges declarative checks and scripts, fills defaults, refuses
-// duplicate names and sorts by name (byte-wise, the C locale's order).
-func (p *Phase) specs(checks []config.Check) ([]spec, []string) {
-	specs := make([]spec, 0, len(checks))
-	for _, c := range checks {
-		specs = append(specs, spec{check: c})
-	}
-	scripts, problems := scanScripts(p.cfg.ScriptsDir, p.cfg, p.opts.Insecure, p.log)
-	specs = append(specs, scripts...)
-	firstSource := map[string]string{}
-	for i := range specs {
-		s := &specs[i]
-		s.check = p.fill(s.check)
-		src := s.check.Source
-		if src == "" {
-			src = "agent config"
-		}
-		if first, dup := firstSource[s.check.Name]; dup {
-			s.refused = "duplicate name: first defined in " + first
-			problems = append(problems, fmt.Sprintf("check %q in %s: duplicate name, first defined in %s", s.check.Name, src, first))
-			continue
-		}
-		firstSource[s.check.Name] = src
-	}
-	sort.SliceStable(specs, func(i, j int) bool { return specs[i].check.Name < specs[j].check.Name })
-	return specs, problems
-}
-
-// fill applies the loader's defaults (config.Phase.WithDefaults) and then
-// guards what must never be zero, so that a hand-built check cannot spin or
-// hang.
-func (p *Phase) fill(c config.Check) config.Check {
-	c = p.cfg.WithDefaults(c)
-	if c.Interval <= 0 {
-		c.Interval = p.cfg.Interval
-	}
-	if c.Interval.D() < MinInterval {
-		c.Interval = config.Duration(MinInterval)
-	}
-	if c.Timeout <= 0 {
-		c.Timeout = p.cfg.Timeout
-		if c.Type == config.TypeHTTP || c.Type == config.TypeTCP {
-			c.Timeout = config.Duration(min(netTimeout, p.cfg.Timeout.D()))
-		}
-	}
-	c.SuccessThreshold = max(c.SuccessThreshold, 1)
-	c.FailureThreshold = max(c.FailureThreshold, 0)
-	c.InitialDelay = max(c.InitialDelay, 0)
-	return c
-}
-
-// newRunner builds a runner; the caller holds p.mu.
-func (p *Phase) newRunner(key string, s spec) *runner {
-	r := &runner{
-		key:  key,
-		spec: s,
-		log:  p.log.With().Str("check", s.check.Name).Logger(),
-		st: CheckStatus{
-			Name:   s.check.Name,
-			Type:   s.check.Type,
-			Source: s.check.Source,
-			State:  Pending,
-		},
-	}
-	if s.refused != "" {
-		r.st.State = Refused
-		r.st.LastError = s.refused
-		r.log.Warn().Str("reason", s.refused).Msg("drop-in refused")
-	} else {
-		r.prober = newProber(s, p.opts)
-	}
-	return r
-}
-
-// stop cancels the runner's goroutine, if any, and returns a channel that is
-// closed once it has exited. The caller holds p.mu.
-func (r *runner) stop() <-chan struct{} {
-	if r.cancel != nil {
-		r.cancel()
-	}
-	if r.done == nil {
-		return nil
-	}
-	return r.done
-}
-
-// reset makes the runner pending again for a new run; the caller holds p.mu.
-func (r *runner) reset() {
-	if r.spec.refused != "" {
-		return
-	}
-	r.st = CheckStatus{Name: r.st.Name, Type: r.st.Type, Source: r.st.Source, State: Pending}
-	r.done, r.cancel, r.active = nil, nil, false
 }
 
 // kick wakes Run's loop to look at the checks again.
@@ -299,57 +104,26 @@ func (p *Phase) kick() {
 
 // Run runs the phase until every check has passed (Passed), one has failed
 // or max_wait is spent (Failed), or ctx ends (Pending). max_wait counts
-// from the call on the phase's clock; 0 means no budget. To resume a phase
-// after a restart, pass a config.Phase whose MaxWait is what is left. Every
-// check's process has ended when it returns. Each call starts afresh; calls
-// must not overlap.
+// from Options.Started, so a phase resumed after a restart keeps the budget
+// it began with; when that is already spent, Run fails at once without
+// starting a check. 0 means no budget. Every check's process has ended when
+// it returns. Each call starts afresh; calls must not overlap.
 func (p *Phase) Run(ctx context.Context) Verdict {
-	p.mu.Lock()
-	if p.running {
-		p.mu.Unlock()
-		return Verdict{State: Pending, Reason: "the phase is already running"}
-	}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	p.begin(runCtx)
-	p.mu.Unlock()
-	p.log.Info().Str("mode", string(p.cfg.Mode)).Dur("max_wait", p.cfg.MaxWait.D()).Msg("phase started")
-	if p.follow != nil {
-		// Watch first, then read again: nothing can change unseen between
-		// NewPhase and now, or between the read and the watch.
-		watched, err := Watch(runCtx, p.log, p.refresh, p.follow.dirs...)
-		if err != nil {
-			p.log.Error().Err(err).Msg("cannot watch the drop-in directories; checks added now are not picked up")
-		} else {
-			defer func() { <-watched }()
-		}
-		p.refresh()
+	if !p.begin(runCtx) {
+		return Verdict{State: Pending, Reason: "the phase is already running"}
 	}
-
-	var budget <-chan time.Time
-	if p.cfg.MaxWait > 0 {
-		t := p.clock.NewTimer(p.cfg.MaxWait.D())
-		defer t.Stop()
-		budget = t.Chan()
-	}
+	p.log.Info().Str("mode", string(p.cfg.Mode)).Dur("max_wait", p.cfg.MaxWait.D()).Time("since", p.started).Msg("phase started")
+	budget, spent := p.budgetTimer()
+	defer budget.Stop()
 	var v Verdict
-	for {
-		p.mu.Lock()
-		verdict, decided := p.step()
-		p.mu.Unlock()
-		if decided {
-			v = verdict
-			break
-		}
-		select {
-		case <-p.poke:
-			continue
-		case <-budget:
-			v = p.budgetSpent()
-		case <-ctx.Done():
-			v = Verdict{State: Pending, Reason: "stopped: " + ctx.Err().Error()}
-		}
-		break
+	if spent {
+		v = p.decideNow(ctx, budgetSpent)
+	} else {
+		watched := p.followDropIns(runCtx)
+		defer func() { <-watched }()
+		v = p.wait(ctx, budget.Chan())
 	}
 	cancel()
 	p.wg.Wait()
@@ -357,16 +131,90 @@ func (p *Phase) Run(ctx context.Context) Verdict {
 	return v
 }
 
-// begin resets the phase for a run; the caller holds p.mu.
-func (p *Phase) begin(runCtx context.Context) {
+// budgetTimer returns a timer for the rest of max_wait, and whether that is
+// spent already. Without max_wait the timer never fires.
+func (p *Phase) budgetTimer() (clockwork.Timer, bool) {
+	if p.cfg.MaxWait <= 0 {
+		return neverTimer{}, false
+	}
+	left := p.started.Add(p.cfg.MaxWait.D()).Sub(p.clock.Now())
+	if left <= 0 {
+		return neverTimer{}, true
+	}
+	return p.clock.NewTimer(left), false
+}
+
+// neverTimer is the budget timer of a phase without max_wait.
+type neverTimer struct{}
+
+func (neverTimer) Chan() <-chan time.Time   { return nil }
+func (neverTimer) Reset(time.Duration) bool { return false }
+func (neverTimer) Stop() bool               { return false }
+
+// followDropIns starts watching the drop-in directories of a phase built
+// by FromConfig (unless Options.NoWatch) and then reads them again, so that
+// nothing changes unseen between FromConfig and now, or between the read
+// and the watch. The returned channel is closed once the watch has stopped
+// after ctx ended.
+func (p *Phase) followDropIns(ctx context.Context) <-chan struct{} {
+	none := make(chan struct{})
+	close(none)
+	if p.dropIns == nil {
+		return none
+	}
+	done := (<-chan struct{})(none)
+	if !p.opts.NoWatch {
+		watched, err := Watch(ctx, p.log, p.refresh, p.dropIns.dirs...)
+		if err != nil {
+			p.log.Error().Err(err).Msg("cannot watch the drop-in directories; checks added now are not picked up")
+		} else {
+			done = watched
+		}
+	}
+	p.refresh()
+	return done
+}
+
+// wait starts the checks whose turn it is, again whenever one ends or the
+// checks change, until the phase is decided, max_wait is spent or ctx
+// ends.
+func (p *Phase) wait(ctx context.Context, budget <-chan time.Time) Verdict {
+	for {
+		p.mu.Lock()
+		v, decided := p.step(ctx)
+		p.mu.Unlock()
+		if decided {
+			return v
+		}
+		select {
+		case <-p.poke:
+		case <-budget:
+			return p.decideNow(ctx, budgetSpent)
+		case <-ctx.Done():
+			return p.decideNow(ctx, stopped)
+		}
+	}
+}
+
+// begin resets the phase for a run and reports whether it may start: runs
+// must not overlap.
+func (p *Phase) begin(runCtx context.Context) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.running {
+		return false
+	}
 	p.running = true
 	p.runCtx = runCtx
-	p.started = p.clock.Now()
+	p.started = p.opts.Started
+	if p.started.IsZero() {
+		p.started = p.clock.Now()
+	}
 	p.state, p.reason = Pending, ""
 	p.startedWith = 0
-	for _, r := range p.runners {
-		r.reset()
-		if r.st.State != Refused {
+	for _, c := range p.loops {
+		c.reset()
+		if c.st.State != Refused {
 			p.startedWith++
 		}
 	}
@@ -375,6 +223,7 @@ func (p *Phase) begin(runCtx context.Context) {
 	case <-p.poke:
 	default:
 	}
+	return true
 }
 
 // end records the verdict and logs it.
@@ -393,218 +242,34 @@ func (p *Phase) end(v Verdict) {
 
 // step decides the phase if it can, and otherwise starts the checks whose
 // turn it is. The caller holds p.mu.
-func (p *Phase) step() (Verdict, bool) {
-	n := 0
-	for _, r := range p.runners {
-		switch r.st.State {
-		case Failed:
-			return Verdict{State: Failed, Failed: r.st.Name, Reason: r.st.Name + ": " + r.st.LastError}, true
-		case Refused:
-			continue
-		}
-		n++
-	}
-	var first *runner // the first check that has not passed
-	busy := false
-	for _, r := range p.runners {
-		if r.st.State == Pending && first == nil {
-			first = r
-		}
-		busy = busy || r.active
-	}
-	if first == nil {
-		if why := p.blocked(); why != "" {
-			// Everything that runs has passed, but not everything could
-			// run: stay pending until a reload fixes it or max_wait ends.
-			return Verdict{}, false
-		}
-		return Verdict{State: Passed, Reason: fmt.Sprintf("all %d checks passed", n)}, true
+func (p *Phase) step(ctx context.Context) (Verdict, bool) {
+	if v, decided := p.verdict(ctx, waiting); decided {
+		return v, true
 	}
 	if p.cfg.Mode == config.Sequential {
-		if !busy && first.done == nil {
-			p.start(first)
+		// The next step is the first check that has not passed, once
+		// nothing runs.
+		for _, c := range p.loops {
+			if c.active {
+				return Verdict{}, false
+			}
+		}
+		for _, c := range p.loops {
+			if c.st.State == Pending {
+				if c.done == nil {
+					p.start(c)
+				}
+				break
+			}
 		}
 		return Verdict{}, false
 	}
-	for _, r := range p.runners {
-		if r.st.State == Pending && r.done == nil {
-			p.start(r)
+	for _, c := range p.loops {
+		if c.st.State == Pending && c.done == nil {
+			p.start(c)
 		}
 	}
 	return Verdict{}, false
-}
-
-// start runs r's goroutine; the caller holds p.mu.
-func (p *Phase) start(r *runner) {
-	ctx, cancel := context.WithCancel(p.runCtx)
-	r.cancel = cancel
-	r.done = make(chan struct{})
-	r.active = true
-	p.wg.Go(func() {
-		defer func() {
-			cancel()
-			p.mu.Lock()
-			r.active = false
-			close(r.done)
-			p.mu.Unlock()
-			p.kick()
-		}()
-		p.loop(ctx, r)
-	})
-}
-
-// budgetSpent is the verdict when max_wait runs out.
-func (p *Phase) budgetSpent() Verdict {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var pending []string
-	for _, r := range p.runners {
-		if r.st.State == Pending {
-			pending = append(pending, r.st.Name)
-		}
-	}
-	v := Verdict{State: Failed, Reason: fmt.Sprintf("max_wait %s spent; still pending: %s", p.cfg.MaxWait.D(), strings.Join(pending, ", "))}
-	if len(pending) > 0 {
-		v.Failed = pending[0]
-	} else if why := p.blocked(); why != "" {
-		v.Reason = fmt.Sprintf("max_wait %s spent; %s", p.cfg.MaxWait.D(), why)
-	}
-	return v
-}
-
-// loop runs one check's attempts until it passes, fails, is refused, or ctx
-// ends.
-func (p *Phase) loop(ctx context.Context, r *runner) {
-	if r.prev != nil {
-		// The check this one replaced may still be killing its process; a
-		// check never runs twice at once.
-		select {
-		case <-r.prev:
-		case <-ctx.Done():
-			return
-		}
-	}
-	c := r.spec.check
-	if d := c.InitialDelay.D(); d > 0 && !p.sleep(ctx, d, nil) {
-		return
-	}
-	passes, fails := 0, 0
-	for n := 1; ; n++ {
-		var wake <-chan struct{}
-		if w, ok := r.prober.(waker); ok {
-			wake = w.wake()
-		}
-		out := p.attempt(ctx, r, n)
-		if ctx.Err() != nil {
-			return
-		}
-		switch out.kind {
-		case pass:
-			passes, fails = passes+1, 0
-			if passes >= c.SuccessThreshold {
-				p.settle(r, Passed, "")
-				return
-			}
-		case giveUp:
-			p.settle(r, Failed, errString(out.err))
-			return
-		case refuse:
-			p.settle(r, Refused, errString(out.err))
-			return
-		default:
-			passes, fails = 0, fails+1
-			if c.FailureThreshold > 0 && fails >= c.FailureThreshold {
-				p.settle(r, Failed, fmt.Sprintf("%d %s in a row did not pass; last: %s", fails, plural(fails, "attempt"), errString(out.err)))
-				return
-			}
-		}
-		if !p.sleep(ctx, c.Interval.D(), wake) {
-			return
-		}
-	}
-}
-
-// sleep waits d on the phase's clock, or until wake is closed; false when
-// ctx ended first.
-func (p *Phase) sleep(ctx context.Context, d time.Duration, wake <-chan struct{}) bool {
-	t := p.clock.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.Chan():
-		return true
-	case <-wake:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
-// attempt runs attempt n of r and records it in r's status.
-func (p *Phase) attempt(ctx context.Context, r *runner, n int) outcome {
-	env := Env{}
-	if p.opts.Env != nil {
-		env = p.opts.Env()
-	}
-	if env.Phase == "" {
-		env.Phase = p.name
-	}
-	p.mu.Lock()
-	r.st.Running = true
-	r.st.Attempts = n
-	r.st.LastAttempt = p.clock.Now()
-	p.mu.Unlock()
-
-	actx, cancel := context.WithTimeout(ctx, r.spec.check.Timeout.D())
-	start := time.Now()
-	out := r.prober.probe(actx, attempt{n: n, env: env, log: r.log.With().Int("attempt", n).Logger(), grace: p.opts.KillGrace})
-	took := time.Since(start)
-	cancel()
-
-	p.mu.Lock()
-	r.st.Running = false
-	r.st.LastDuration = took
-	r.st.LastOutput = out.output
-	r.st.OutputBytes = out.outputBytes
-	r.st.LastError = errString(out.err)
-	p.mu.Unlock()
-	if ctx.Err() == nil {
-		r.log.Debug().Int("attempt", n).Dur("took", took).Bool("passed", out.kind == pass).Str("err", errString(out.err)).Msg("attempt")
-	}
-	return out
-}
-
-// settle records a check's final state for this run.
-func (p *Phase) settle(r *runner, s State, why string) {
-	p.mu.Lock()
-	r.st.State = s
-	if why != "" {
-		r.st.LastError = why
-	}
-	attempts := r.st.Attempts
-	p.mu.Unlock()
-	switch s {
-	case Passed:
-		r.log.Info().Int("attempts", attempts).Msg("check passed")
-	case Refused:
-		r.log.Warn().Str("reason", why).Msg("drop-in refused")
-	default:
-		r.log.Warn().Int("attempts", attempts).Str("reason", why).Msg("check failed")
-	}
-}
-
-// plural returns word for n == 1 and word+"s" otherwise.
-func plural(n int, word string) string {
-	if n == 1 {
-		return word
-	}
-	return word + "s"
-}
-
-func errString(err error) string {
-	if err == nil {
-		return ""
-	}
-	return err.Error()
 }
 
 // RunOnce makes one attempt of every check, ignoring initial_delay,
@@ -613,123 +278,47 @@ func errString(err error) string {
 // Passed when every check passed, Failed when one gave up (or has
 // failure_threshold 1), and Pending otherwise.
 func (p *Phase) RunOnce(ctx context.Context) Verdict {
-	p.mu.Lock()
-	if p.running {
-		p.mu.Unlock()
+	if !p.begin(ctx) {
 		return Verdict{State: Pending, Reason: "the phase is already running"}
 	}
-	p.begin(ctx)
-	todo := make([]*runner, 0, len(p.runners))
-	for _, r := range p.runners {
-		if r.st.State == Pending {
-			todo = append(todo, r)
+	p.mu.Lock()
+	todo := make([]*checkLoop, 0, len(p.loops))
+	for _, c := range p.loops {
+		if c.st.State == Pending {
+			todo = append(todo, c)
 		}
 	}
 	p.mu.Unlock()
-
-	once := func(r *runner) bool {
-		out := p.attempt(ctx, r, 1)
-		switch {
-		case ctx.Err() != nil:
-			return false
-		case out.kind == pass:
-			p.settle(r, Passed, "")
-			return true
-		case out.kind == giveUp:
-			p.settle(r, Failed, errString(out.err))
-		case out.kind == refuse:
-			p.settle(r, Refused, errString(out.err))
-			return true
-		case r.spec.check.FailureThreshold == 1:
-			p.settle(r, Failed, "1 attempt did not pass; last: "+errString(out.err))
-		}
-		return false
-	}
 	if p.cfg.Mode == config.Sequential {
-		for _, r := range todo {
-			if !once(r) {
+		for _, c := range todo {
+			if !p.once(ctx, c) {
 				break
 			}
 		}
 	} else {
 		var wg sync.WaitGroup
-		for _, r := range todo {
-			wg.Go(func() { once(r) })
+		for _, c := range todo {
+			wg.Go(func() { p.once(ctx, c) })
 		}
 		wg.Wait()
 	}
-
-	p.mu.Lock()
-	v, decided := p.verdictNow()
-	p.mu.Unlock()
-	if !decided {
-		v = Verdict{State: Pending, Reason: "not every check passed its one attempt"}
-		if why := p.blocked(); why != "" {
-			v.Reason = why
-		}
-		if ctx.Err() != nil {
-			v.Reason = "stopped: " + ctx.Err().Error()
-		}
-	}
+	v := p.decideNow(ctx, attemptsDone)
 	p.end(v)
 	return v
 }
 
-// verdictNow decides from the checks' states without starting any; the
-// caller holds p.mu.
-// blocked says why the phase cannot pass although its runnable checks may
-// have: a refused drop-in (unsafe owner or mode, not a regular file, a
-// duplicate name) is a check the user meant to run that did not run, and a
-// CONTINUE on the rest would put an unchecked instance into service. A YAML
-// drop-in that does not parse is left out instead (its problem shows in
-// the status and in `asagent validate`), as the others still load. Empty
-// when nothing blocks. Called with p.mu held.
-func (p *Phase) blocked() string {
-	var refused []string
-	for _, r := range p.runners {
-		if r.st.State == Refused {
-			refused = append(refused, r.st.Name)
-		}
+// once makes RunOnce's one attempt of c and reports whether a sequential
+// phase goes on to the next check.
+func (p *Phase) once(ctx context.Context, c *checkLoop) bool {
+	out := p.attempt(ctx, c, 1)
+	if ctx.Err() != nil {
+		return false
 	}
-	if len(refused) > 0 {
-		return "refused, so not run: " + strings.Join(refused, ", ")
+	st, why := new(streak).judge(out, 1, c.spec.check.FailureThreshold)
+	if st != Pending {
+		p.settle(c, st, why)
 	}
-	if p.startedWith > 0 && p.countRunnable() == 0 {
-		// Every check the phase began with is gone before passing (a
-		// script that deleted itself, a directory emptied mid-phase):
-		// "all 0 checks passed" must not become a CONTINUE.
-		return "every check of the phase was removed before it passed"
-	}
-	return ""
-}
-
-// countRunnable counts the checks that are not refused. Called with p.mu held.
-func (p *Phase) countRunnable() int {
-	n := 0
-	for _, r := range p.runners {
-		if r.st.State != Refused {
-			n++
-		}
-	}
-	return n
-}
-
-func (p *Phase) verdictNow() (Verdict, bool) {
-	n, pending := 0, false
-	for _, r := range p.runners {
-		switch r.st.State {
-		case Failed:
-			return Verdict{State: Failed, Failed: r.st.Name, Reason: r.st.Name + ": " + r.st.LastError}, true
-		case Pending:
-			pending = true
-		case Passed:
-			n++
-		}
-	}
-	if pending || p.blocked() != "" {
-		return Verdict{}, false
-	}
-	return Verdict{State: Passed, Reason: fmt.Sprintf("all %d checks passed", n)}, true
+	return st == Passed || st == Refused
 }
 
 // Status returns a snapshot of the phase; it is safe to call from any
@@ -745,12 +334,12 @@ func (p *Phase) Status() PhaseStatus {
 		Reason:   p.reason,
 		Started:  p.started,
 		MaxWait:  p.cfg.MaxWait.D(),
-		Checks:   make([]CheckStatus, 0, len(p.runners)),
+		Checks:   make([]CheckStatus, 0, len(p.loops)),
 		Problems: append([]string(nil), p.problems...),
 	}
-	for _, r := range p.runners {
-		s.Checks = append(s.Checks, r.st)
-		switch r.st.State {
+	for _, c := range p.loops {
+		s.Checks = append(s.Checks, c.st)
+		switch c.st.State {
 		case Passed:
 			s.Passed++
 		case Failed:

@@ -15,6 +15,7 @@ import (
 	"github.com/jonboulle/clockwork"
 
 	"github.com/asagent/asagent/internal/config"
+	"github.com/asagent/asagent/internal/testutil"
 )
 
 // logScript returns a check that appends "start NAME" and "end NAME" to
@@ -113,6 +114,52 @@ func TestMaxWait(t *testing.T) {
 	}
 }
 
+// max_wait counts from Options.Started, the phase's first start, not from
+// Run: a phase resumed after a restart gets only what is left, and one
+// whose budget is already spent fails at once without running a check.
+func TestMaxWaitCountsFromStarted(t *testing.T) {
+	cases := []struct {
+		name     string
+		ago      time.Duration // how long before Run the phase started
+		wantTook time.Duration // phase time until the verdict
+		wantRun  bool          // the check made an attempt
+	}{
+		{"not started before", 0, 20 * time.Second, true},
+		{"resumed with 5s left", 15 * time.Second, 5 * time.Second, true},
+		{"resumed at the budget's end", 20 * time.Second, 0, false},
+		{"resumed after it", time.Hour, 0, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			marker := filepath.Join(dir, "ran")
+			ph := fastPhase(config.Parallel)
+			ph.MaxWait = config.Duration(20 * time.Second)
+			clock := clockwork.NewFakeClock()
+			opts := testOptions(t, clock)
+			if tc.ago > 0 {
+				opts.Started = clock.Now().Add(-tc.ago)
+			}
+			c := execCheck("slow", writeScript(t, dir, "slow", "touch "+marker+"; exit 1", 0o755))
+			p := NewPhase("launch", ph, []config.Check{c}, opts)
+			t0 := clock.Now()
+			v := drive(t, clock, p, 2, 5*time.Second)
+			if v.State != Failed || v.Failed != "slow" || v.Reason != "max_wait 20s spent; still pending: slow" {
+				t.Errorf("verdict %+v", v)
+			}
+			if took := clock.Since(t0); took != tc.wantTook {
+				t.Errorf("decided after %s of phase time, want %s", took, tc.wantTook)
+			}
+			if _, err := os.Stat(marker); (err == nil) != tc.wantRun {
+				t.Errorf("the check ran: %v, want %v", err == nil, tc.wantRun)
+			}
+			if got, want := p.Status().Started, t0.Add(-tc.ago); !got.Equal(want) {
+				t.Errorf("status started %v, want %v", got, want)
+			}
+		})
+	}
+}
+
 // initial_delay holds a check's first attempt on the phase's clock.
 func TestInitialDelay(t *testing.T) {
 	dir := t.TempDir()
@@ -145,7 +192,7 @@ func TestCancelStopsChecks(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan Verdict, 1)
 	go func() { done <- p.Run(ctx) }()
-	eventually(t, 10*time.Second, "the script to start", func() bool { _, err := os.Stat(pidfile); return err == nil })
+	testutil.Eventually(t, 10*time.Second, 5*time.Millisecond, "the script to start", func() bool { _, err := os.Stat(pidfile); return err == nil })
 	cancel()
 	v := <-done
 	if v.State != Pending || v.Reason != "stopped: context canceled" {
@@ -173,9 +220,9 @@ func TestReloadMidPhase(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.Reload([]config.Check{a, b})
-	eventually(t, 10*time.Second, "b to pass", func() bool { return checkStatus(t, p, "b").State == Passed })
+	testutil.Eventually(t, 10*time.Second, 5*time.Millisecond, "b to pass", func() bool { return checkStatus(t, p, "b").State == Passed })
 	clock.Advance(5 * time.Second)
-	eventually(t, 10*time.Second, "a's second attempt", func() bool { return checkStatus(t, p, "a").Attempts == 2 })
+	testutil.Eventually(t, 10*time.Second, 5*time.Millisecond, "a's second attempt", func() bool { return checkStatus(t, p, "a").Attempts == 2 })
 	select {
 	case v := <-done:
 		t.Fatalf("decided with a pending: %+v", v)
@@ -201,7 +248,7 @@ func TestReloadChangedCheckNeverOverlaps(t *testing.T) {
 	p := NewPhase("launch", fastPhase(config.Parallel), []config.Check{v1}, testOptions(t, clockwork.NewFakeClock()))
 	done := make(chan Verdict, 1)
 	go func() { done <- p.Run(t.Context()) }()
-	eventually(t, 10*time.Second, "v1 to start", func() bool { _, err := os.Stat(pidfile); return err == nil })
+	testutil.Eventually(t, 10*time.Second, 5*time.Millisecond, "v1 to start", func() bool { _, err := os.Stat(pidfile); return err == nil })
 	p.Reload([]config.Check{v2})
 	if v := <-done; v.State != Passed {
 		t.Fatalf("verdict %+v", v)
@@ -275,7 +322,7 @@ func TestStatusSummary(t *testing.T) {
 	}
 	// db and web sleep (with the budget, 3 waiters); cache may still be
 	// finishing its real process.
-	eventually(t, 10*time.Second, "cache to pass", func() bool { return p.Status().Passed == 1 })
+	testutil.Eventually(t, 10*time.Second, 5*time.Millisecond, "cache to pass", func() bool { return p.Status().Passed == 1 })
 	s := p.Status()
 	if s.Passed != 1 || s.Pending != 2 || s.Refused != 1 || !s.Running || s.State != Pending {
 		t.Errorf("counts %+v", s)

@@ -77,6 +77,15 @@ type Options struct {
 	// Insecure turns off the owner and mode rules for drop-in scripts
 	// (config insecure_dropins).
 	Insecure bool
+	// Started is when the phase's max_wait began counting: a phase resumed
+	// after a restart began before it. Zero: when Run (or RunOnce) starts.
+	Started time.Time
+	// NoWatch keeps Run of a phase built by FromConfig from watching the
+	// drop-in directories: they are read when Run starts, and a drop-in
+	// added later joins only through Reload. For callers whose clock stops
+	// while a goroutine waits in the kernel (a synctest bubble), which a
+	// watcher's blocking read would hold up.
+	NoWatch bool
 	// KillGrace is how long a timed-out process group has between SIGTERM
 	// and SIGKILL, and how long output pipes held open by a leftover child
 	// are still read; 0 means DefaultKillGrace.
@@ -121,7 +130,8 @@ type PhaseStatus struct {
 	State   State       `json:"state"` // Pending until Run or RunOnce returns
 	Running bool        `json:"running"`
 	Reason  string      `json:"reason,omitempty"`
-	// Started is when the last Run began, on the phase's clock.
+	// Started is when max_wait began counting, on the phase's clock:
+	// Options.Started, or the start of the last Run.
 	Started time.Time     `json:"started,omitzero"`
 	MaxWait time.Duration `json:"max_wait"`
 	// Checks are sorted by name.

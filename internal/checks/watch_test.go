@@ -14,6 +14,7 @@ import (
 	"github.com/jonboulle/clockwork"
 
 	"github.com/asagent/asagent/internal/config"
+	"github.com/asagent/asagent/internal/testutil"
 )
 
 // replaceByRename writes a script the way dpkg and editors do: a temporary
@@ -129,7 +130,7 @@ func TestReloadThroughWatch(t *testing.T) {
 	}
 
 	replaceByRename(t, dir, "b", "echo b ran")
-	eventually(t, 10*time.Second, "b to join and pass", func() bool {
+	testutil.Eventually(t, 10*time.Second, 5*time.Millisecond, "b to join and pass", func() bool {
 		for _, c := range p.Status().Checks {
 			if c.Name == "b" {
 				return c.State == Passed
@@ -143,7 +144,7 @@ func TestReloadThroughWatch(t *testing.T) {
 
 	before := reloads.Load()
 	replaceByRename(t, dir, "a", "echo a replaced")
-	eventually(t, 10*time.Second, "a reload after the rename", func() bool { return reloads.Load() > before })
+	testutil.Eventually(t, 10*time.Second, 5*time.Millisecond, "a reload after the rename", func() bool { return reloads.Load() > before })
 	if err := clock.BlockUntilContext(t.Context(), 2); err != nil {
 		t.Fatal(err)
 	}

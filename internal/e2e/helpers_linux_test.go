@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/asagent/asagent/internal/syncbuf"
+	"github.com/asagent/asagent/internal/testutil"
 )
 
 // needRoot skips unless the test runs as root on Linux.
@@ -42,18 +43,14 @@ func hostCodename() string {
 // nothing to wait on.
 func eventually(t *testing.T, limit time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	end := time.Now().Add(limit)
 	last := ""
-	for {
+	held := testutil.Within(limit, 200*time.Millisecond, func() bool {
 		ok, state := cond()
-		if ok {
-			return
-		}
 		last = state
-		if time.Now().After(end) {
-			t.Fatalf("still waiting after %v for %s; last seen:\n%s", limit, what, last)
-		}
-		time.Sleep(200 * time.Millisecond) // polling an outside process: there is nothing to wait on
+		return ok
+	})
+	if !held {
+		t.Fatalf("still waiting after %v for %s; last seen:\n%s", limit, what, last)
 	}
 }
 

@@ -1,10 +1,7 @@
 package metadata
 
 import (
-	"bytes"
-	"context"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +10,7 @@ import (
 
 	"github.com/asagent/asagent/internal/backoff"
 	"github.com/asagent/asagent/internal/sim"
+	"github.com/asagent/asagent/internal/syncbuf"
 )
 
 // testStart is the fake clock's start, a whole second so that the
@@ -26,25 +24,7 @@ type env struct {
 	srv   *httptest.Server
 	clock *clockwork.FakeClock
 	c     *Client
-	logs  *syncBuffer // everything the client logged
-}
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	logs  *syncbuf.Buffer // everything the client logged
 }
 
 func newEnv(t *testing.T, simOpts func(*sim.Options), opts func(*Options)) *env {
@@ -60,7 +40,7 @@ func newEnv(t *testing.T, simOpts func(*sim.Options), opts func(*Options)) *env 
 	}
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	o := Options{
 		Endpoint: srv.URL,
 		Clock:    clk,
@@ -84,29 +64,4 @@ func (e *env) statuses(route sim.Route) []int {
 		out = append(out, r.Status)
 	}
 	return out
-}
-
-// driveClock advances the fake clock each time a goroutine sleeps on it,
-// until done is closed, so that retry loops run without real waiting.
-func driveClock(t *testing.T, clk *clockwork.FakeClock, step time.Duration, done <-chan struct{}) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for {
-		waitCtx, waitCancel := context.WithCancel(ctx)
-		parked := make(chan error, 1)
-		go func() { parked <- clk.BlockUntilContext(waitCtx, 1) }()
-		select {
-		case <-done:
-			waitCancel()
-			<-parked
-			return
-		case err := <-parked:
-			waitCancel()
-			if err != nil {
-				t.Fatalf("nothing slept on the clock before the deadline: %v", err)
-			}
-			clk.Advance(step)
-		}
-	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/asagent/asagent/internal/sim"
+	"github.com/asagent/asagent/internal/testutil"
 )
 
 // The instance's identity comes out of meta_data.json whether the service
@@ -115,7 +116,7 @@ func TestIdentityWaitsForService(t *testing.T) {
 				defer close(done)
 				id, err = e.c.Identity(context.Background())
 			}()
-			driveClock(t, e.clock, 8*time.Second, done)
+			testutil.DriveClock(t, e.clock, 8*time.Second, done)
 			if err != nil {
 				t.Fatalf("Identity: %v", err)
 			}
