@@ -43,7 +43,7 @@ func (h *harness) events() []eventLine {
 func TestLifecycleEmitsEventsInOrder(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, nil)
-		h.cfg.Launch.Interval = h.cfg.Launch.Interval * 60 // a check every 5 minutes
+		h.cfg.Launch.Interval = h.cfg.Launch.Interval * 60                 // a check every 5 minutes
 		h.script(PhaseLaunch, "10-ready", `[ "$ASAGENT_ATTEMPT" -ge 12 ]`) // passes after 55 min: one EXTEND first
 		h.script(PhaseTerminate, "10-drain", `true`)
 		h.start()
@@ -68,10 +68,10 @@ func TestLifecycleEmitsEventsInOrder(t *testing.T) {
 			}
 		}
 		want := []string{
-			"launch/hold_seen", "launch/phase_started", "launch/extend_sent", "launch/result_decided",
-			"launch/result_sent", "launch/hold_released",
-			"terminate/hold_seen", "terminate/phase_started", "terminate/result_decided",
-			"terminate/result_sent", "terminate/hold_released",
+			"launch/hold_seen", "launch/phase_started", "launch/extend_sent", "launch/check_passed",
+			"launch/result_decided", "launch/result_sent", "launch/hold_released",
+			"terminate/hold_seen", "terminate/phase_started", "terminate/check_passed",
+			"terminate/result_decided", "terminate/result_sent", "terminate/hold_released",
 		}
 		if !slices.Equal(got, want) {
 			t.Errorf("events:\n got %v\nwant %v", got, want)

@@ -16,6 +16,9 @@ func CheckRunners(cfg *config.Config, opts checks.Options) NewRunner {
 	return func(phase string, started time.Time, env func() checks.Env) Runner {
 		o := opts
 		o.Started, o.Env = started, env
+		// Check lines carry the instance and group, like the engine's.
+		id := env()
+		o.Log = opts.Log.With().Str("instance_id", id.InstanceID).Str("scaling_group_id", id.GroupID).Logger()
 		p, errs := checks.FromConfig(cfg, phase, o)
 		for _, err := range errs {
 			opts.Log.Error().Err(err).Str("phase", phase).Msg("skipping a check drop-in")

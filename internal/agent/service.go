@@ -104,12 +104,9 @@ func (s *Service) run(ctx context.Context) error {
 	if err != nil {
 		return nil // ctx ended while still finding out
 	}
-	// The checks' log lines carry the instance and group too (the engine
-	// adds them to its own).
-	checkLog := s.log.With().Str("instance_id", id.InstanceID).Str("scaling_group_id", id.GroupID).Logger()
 	e := NewEngine(s.cfg, id, Deps{
 		Hooks:     hooks,
-		NewRunner: CheckRunners(s.cfg, checks.Options{Clock: s.opts.Clock, Log: checkLog, Signals: s.signals}),
+		NewRunner: CheckRunners(s.cfg, checks.Options{Clock: s.opts.Clock, Log: s.log, Signals: s.signals}),
 		Signals:   s.signals,
 		Clock:     s.opts.Clock,
 		Log:       s.log,

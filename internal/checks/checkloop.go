@@ -213,11 +213,11 @@ func (p *Phase) settle(c *checkLoop, s State, why string) {
 	p.mu.Unlock()
 	switch s {
 	case Passed:
-		c.log.Info().Int("attempts", attempts).Msg("check passed")
+		c.log.Info().Str("event", "check_passed").Int("attempts", attempts).Msg("check passed")
 	case Refused:
-		c.log.Warn().Str("reason", why).Msg("drop-in refused")
+		c.log.Warn().Str("event", "check_refused").Str("reason", why).Msg("drop-in refused")
 	default:
-		c.log.Warn().Int("attempts", attempts).Str("reason", why).Msg("check failed")
+		c.log.Warn().Str("event", "check_failed").Int("attempts", attempts).Str("reason", why).Msg("check failed")
 	}
 }
 
