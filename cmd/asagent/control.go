@@ -81,6 +81,9 @@ func renderStatus(out io.Writer, st control.Status, now time.Time) {
 	}
 	fmt.Fprintf(w, "scaling group:\t%s\n", group)
 	fmt.Fprintf(w, "state:\t%s\n", st.Summary)
+	if st.ASClockOffset != "" {
+		fmt.Fprintf(w, "AS clock:\t%s ahead of this instance's\n", st.ASClockOffset)
+	}
 	w.Flush()
 	if st.Phase != nil {
 		renderPhase(out, *st.Phase, now)

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/asagent/asagent/internal/asclient"
 	"github.com/asagent/asagent/internal/checks"
@@ -29,6 +30,9 @@ func (e *Engine) Status() control.Status {
 	}
 	st.History = append([]control.PhaseProgress(nil), st.History...)
 	e.mu.Unlock()
+	if off, ok := e.deps.ClockOffset(); ok {
+		st.ASClockOffset = off.Round(time.Second).String()
+	}
 	if runner != nil && st.Phase != nil {
 		st.Phase.Checks = checkStatuses(runner.Status()) // live, not as of the last publish
 	}

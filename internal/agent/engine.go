@@ -71,6 +71,10 @@ type Deps struct {
 	Beat func()
 	// Rand returns a number in [0,1) for poll jitter; nil: math/rand.
 	Rand func() float64
+	// ClockOffset is how far AS's clock is ahead of ours, estimated from
+	// its answers (asclient.Client.ClockOffset); ok is false until known.
+	// nil: AS's clock is taken to be ours.
+	ClockOffset func() (offset time.Duration, ok bool)
 }
 
 // Engine is the lifecycle state machine for one instance.
@@ -107,6 +111,9 @@ func NewEngine(cfg *config.Config, id Identity, deps Deps) *Engine {
 	}
 	if deps.Rand == nil {
 		deps.Rand = rand.Float64
+	}
+	if deps.ClockOffset == nil {
+		deps.ClockOffset = func() (time.Duration, bool) { return 0, false }
 	}
 	if deps.Beat == nil {
 		deps.Beat = func() {}

@@ -170,12 +170,18 @@ func (p *phaseRun) updateHeld(held []asclient.HeldHook) {
 	}
 }
 
-// readTimeout records the hook's timeout as AS lists it.
+// readTimeout records the hook's timeout as AS lists it, on this
+// instance's clock: AS's timestamp less the estimated offset between the
+// clocks. Converted once here, every comparison (EXTEND due, callback
+// deadline) and the deadline scripts see are on the clock they run on, so
+// an instance clock behind AS's (first boot, before NTP) does not EXTEND
+// after the hook has timed out.
 func (p *phaseRun) readTimeout(h asclient.HeldHook, hs *HookState) {
 	deadline, err := h.Deadline()
 	switch {
 	case err == nil:
-		hs.Timeout = deadline
+		off, _ := p.e.deps.ClockOffset()
+		hs.Timeout = deadline.Add(-off)
 	case hs.Timeout.IsZero():
 		// An unreadable timeout is an unknown deadline, not none: treat it
 		// as due now so the agent extends once at once. Since the re-read

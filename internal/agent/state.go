@@ -41,9 +41,11 @@ type PhaseState struct {
 
 // HookState is one lifecycle hook holding the instance.
 type HookState struct {
-	ActionKey string    `json:"action_key,omitempty"`
-	Timeout   time.Time `json:"timeout"`
-	Extends   int       `json:"extends"`
+	ActionKey string `json:"action_key,omitempty"`
+	// Timeout is the hook's timeout on this instance's clock (AS's, less
+	// the estimated clock offset).
+	Timeout time.Time `json:"timeout"`
+	Extends int       `json:"extends"`
 	// Sent is the result AS accepted for this hook; Outcome says how the
 	// hook ended when it was not by our callback ("not held": answered
 	// elsewhere or timed out to its default result).

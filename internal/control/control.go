@@ -23,14 +23,17 @@ import (
 // Status is what `asagent status` shows: the agent's view of the instance,
 // the phase in progress and its hooks and checks.
 type Status struct {
-	InstanceID string          `json:"instance_id"`
-	GroupID    string          `json:"scaling_group_id"`
-	GroupFrom  string          `json:"scaling_group_source,omitempty"` // how the group was found
-	State      string          `json:"state"`                          // a State* constant or a phase name
-	Summary    string          `json:"summary"`                        // one line, also systemd's STATUS=
-	Updated    time.Time       `json:"updated"`
-	Phase      *PhaseProgress  `json:"phase,omitempty"`
-	History    []PhaseProgress `json:"history,omitempty"` // finished phases, oldest first
+	InstanceID string    `json:"instance_id"`
+	GroupID    string    `json:"scaling_group_id"`
+	GroupFrom  string    `json:"scaling_group_source,omitempty"` // how the group was found
+	State      string    `json:"state"`                          // a State* constant or a phase name
+	Summary    string    `json:"summary"`                        // one line, also systemd's STATUS=
+	Updated    time.Time `json:"updated"`
+	// ASClockOffset is how far AS's clock is ahead of this instance's, as
+	// estimated from AS's answers (a Go duration); empty until known.
+	ASClockOffset string          `json:"as_clock_offset,omitempty"`
+	Phase         *PhaseProgress  `json:"phase,omitempty"`
+	History       []PhaseProgress `json:"history,omitempty"` // finished phases, oldest first
 }
 
 // The agent-level states of Status.State; while a phase runs, State is the
