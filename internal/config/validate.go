@@ -177,7 +177,11 @@ func (d *document) validateCheck(key string, c Check) {
 	if c.FailureThreshold < 0 {
 		d.add(key+".failure_threshold", "must be 0 (keep trying) or more")
 	}
+	d.validateCheckType(key, c)
+}
 
+// validateCheck's part for the fields of each check type.
+func (d *document) validateCheckType(key string, c Check) {
 	switch c.Type {
 	case TypeExec:
 		if (len(c.Command) == 0) == (c.Shell == "") {
