@@ -15,7 +15,6 @@ import (
 const (
 	opListHanging   = "list hanging hooks"
 	opCallback      = "lifecycle callback"
-	opShowHook      = "show hook"
 	opListHooks     = "list hooks"
 	opListGroups    = "list scaling groups"
 	opListInstances = "list group instances"
@@ -140,32 +139,6 @@ type Hook struct {
 	DefaultTimeout time.Duration
 }
 
-// ShowHook returns one hook of groupID.
-func (c *Client) ShowHook(ctx context.Context, groupID, name string) (Hook, error) {
-	var h Hook
-	err := c.call(ctx, opShowHook, func(ac *as.AsClient) error {
-		resp, err := ac.ShowLifeCycleHook(&model.ShowLifeCycleHookRequest{ScalingGroupId: groupID, LifecycleHookName: name})
-		if err != nil {
-			return err
-		}
-		h = Hook{Name: deref(resp.LifecycleHookName)}
-		if resp.LifecycleHookType != nil {
-			h.Type = resp.LifecycleHookType.Value()
-		}
-		if resp.DefaultResult != nil {
-			h.DefaultResult = resp.DefaultResult.Value()
-		}
-		if resp.DefaultTimeout != nil {
-			h.DefaultTimeout = time.Duration(*resp.DefaultTimeout) * time.Second
-		}
-		if h.Name == "" {
-			h.Name = name
-		}
-		return nil
-	})
-	return h, err
-}
-
 // ListHooks returns every lifecycle hook of groupID.
 func (c *Client) ListHooks(ctx context.Context, groupID string) ([]Hook, error) {
 	var out []Hook
@@ -259,42 +232,33 @@ const pageSize = 100
 // ListGroups returns every scaling group of the project, page by page.
 func (c *Client) ListGroups(ctx context.Context) ([]Group, error) {
 	var out []Group
-	for start, pages := int32(0), 0; ; pages++ {
-		var page []Group
-		var total int32 = -1
-		err := c.call(ctx, opListGroups, func(ac *as.AsClient) error {
-			limit := int32(pageSize)
-			resp, err := ac.ListScalingGroups(&model.ListScalingGroupsRequest{StartNumber: &start, Limit: &limit})
-			if err != nil {
-				return err
-			}
-			page = page[:0]
-			if resp.TotalNumber != nil {
-				total = *resp.TotalNumber
-			}
-			if resp.ScalingGroups != nil {
-				for _, g := range *resp.ScalingGroups {
-					gr := Group{ID: deref(g.ScalingGroupId), Name: deref(g.ScalingGroupName)}
-					if g.ScalingGroupStatus != nil {
-						gr.Status = g.ScalingGroupStatus.Value()
-					}
-					page = append(page, gr)
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, page...)
-		start += int32(len(page))
-		if len(page) == 0 || (total >= 0 && start >= total) || (total < 0 && len(page) < pageSize) {
-			return out, nil
-		}
-		if pages >= maxPages {
-			return nil, errPagingRunaway(opListGroups)
-		}
+	err := c.eachGroup(ctx, nil, func(g Group) bool { out = append(out, g); return true })
+	if err != nil {
+		return nil, err
 	}
+	return out, nil
+}
+
+// eachGroup calls f for every scaling group of the project until f returns
+// false. A non-nil enterpriseProject is sent as enterprise_project_id.
+func (c *Client) eachGroup(ctx context.Context, enterpriseProject *string, f func(Group) bool) error {
+	return listPages(ctx, c, opListGroups, func(ac *as.AsClient, start, limit int32) ([]Group, *int32, error) {
+		resp, err := ac.ListScalingGroups(&model.ListScalingGroupsRequest{
+			StartNumber: &start, Limit: &limit, EnterpriseProjectId: enterpriseProject,
+		})
+		if err != nil || resp.ScalingGroups == nil {
+			return nil, nil, err
+		}
+		page := make([]Group, 0, len(*resp.ScalingGroups))
+		for _, g := range *resp.ScalingGroups {
+			gr := Group{ID: deref(g.ScalingGroupId), Name: deref(g.ScalingGroupName)}
+			if g.ScalingGroupStatus != nil {
+				gr.Status = g.ScalingGroupStatus.Value()
+			}
+			page = append(page, gr)
+		}
+		return page, resp.TotalNumber, nil
+	}, f)
 }
 
 // Instance is an instance of a scaling group.
@@ -304,64 +268,61 @@ type Instance struct {
 	HealthStatus      string
 }
 
-// ListInstances returns every instance of groupID, page by page.
-func (c *Client) ListInstances(ctx context.Context, groupID string) ([]Instance, error) {
-	var out []Instance
-	err := c.eachInstance(ctx, groupID, func(in Instance) bool { out = append(out, in); return true })
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
 // eachInstance calls f for every instance of groupID until f returns false.
 func (c *Client) eachInstance(ctx context.Context, groupID string, f func(Instance) bool) error {
+	return listPages(ctx, c, opListInstances, func(ac *as.AsClient, start, limit int32) ([]Instance, *int32, error) {
+		resp, err := ac.ListScalingInstances(&model.ListScalingInstancesRequest{
+			ScalingGroupId: groupID, StartNumber: &start, Limit: &limit,
+		})
+		if err != nil || resp.ScalingGroupInstances == nil {
+			return nil, nil, err
+		}
+		page := make([]Instance, 0, len(*resp.ScalingGroupInstances))
+		for _, r := range *resp.ScalingGroupInstances {
+			in := Instance{ID: deref(r.InstanceId), Name: deref(r.InstanceName), GroupID: deref(r.ScalingGroupId)}
+			if in.GroupID == "" {
+				in.GroupID = groupID
+			}
+			if r.LifeCycleState != nil {
+				in.LifecycleState = r.LifeCycleState.Value()
+			}
+			if r.HealthStatus != nil {
+				in.HealthStatus = r.HealthStatus.Value()
+			}
+			page = append(page, in)
+		}
+		return page, resp.TotalNumber, nil
+	}, f)
+}
+
+// listPages is the one pager of the AS listings: it asks fetch for page
+// after page (start_number, limit pageSize) and hands each item to f until
+// f returns false, a page comes back short or empty, or start reaches the
+// answer's total_number. A listing that goes on past maxPages is an error.
+func listPages[T any](ctx context.Context, c *Client, op string,
+	fetch func(ac *as.AsClient, start, limit int32) (page []T, total *int32, err error), f func(T) bool) error {
 	for start, pages := int32(0), 0; ; pages++ {
-		var page []Instance
-		var total int32 = -1
-		err := c.call(ctx, opListInstances, func(ac *as.AsClient) error {
-			limit := int32(pageSize)
-			resp, err := ac.ListScalingInstances(&model.ListScalingInstancesRequest{
-				ScalingGroupId: groupID, StartNumber: &start, Limit: &limit,
-			})
-			if err != nil {
-				return err
-			}
-			page = page[:0]
-			if resp.TotalNumber != nil {
-				total = *resp.TotalNumber
-			}
-			if resp.ScalingGroupInstances != nil {
-				for _, r := range *resp.ScalingGroupInstances {
-					in := Instance{ID: deref(r.InstanceId), Name: deref(r.InstanceName), GroupID: deref(r.ScalingGroupId)}
-					if in.GroupID == "" {
-						in.GroupID = groupID
-					}
-					if r.LifeCycleState != nil {
-						in.LifecycleState = r.LifeCycleState.Value()
-					}
-					if r.HealthStatus != nil {
-						in.HealthStatus = r.HealthStatus.Value()
-					}
-					page = append(page, in)
-				}
-			}
-			return nil
+		var page []T
+		var total *int32
+		err := c.call(ctx, op, func(ac *as.AsClient) error {
+			var err error
+			page, total, err = fetch(ac, start, pageSize)
+			return err
 		})
 		if err != nil {
 			return err
 		}
-		for _, in := range page {
-			if !f(in) {
+		for _, item := range page {
+			if !f(item) {
 				return nil
 			}
 		}
 		start += int32(len(page))
-		if len(page) == 0 || (total >= 0 && start >= total) || (total < 0 && len(page) < pageSize) {
+		if len(page) == 0 || (total != nil && start >= *total) || (total == nil && len(page) < pageSize) {
 			return nil
 		}
 		if pages >= maxPages {
-			return errPagingRunaway(opListInstances)
+			return errPagingRunaway(op)
 		}
 	}
 }

@@ -123,33 +123,13 @@ func kindOf(err error) (Kind, bool) {
 	return 0, false
 }
 
-// IsRetryable reports whether err is an AS error that may go away by itself
-// (network, 5xx, throttling, AS.0001, AS.0049).
-func IsRetryable(err error) bool { k, ok := kindOf(err); return ok && k == KindRetryable }
-
 // IsNoLongerHeld reports AS.7042: the hook no longer holds the instance, so
 // there is nothing left to answer. After a callback that was retried because
 // its first answer was lost, it can also mean the first attempt took effect.
 func IsNoLongerHeld(err error) bool { k, ok := kindOf(err); return ok && k == KindNoLongerHeld }
 
-// IsAuth reports refused credentials, missing permissions, or no credentials
-// at all: configuration problems that retrying will not fix.
-func IsAuth(err error) bool {
-	k, ok := kindOf(err)
-	return ok && (k == KindAuth || k == KindPermission || k == KindCredentials)
-}
-
 // IsNotFound reports a group, hook or instance that does not exist.
 func IsNotFound(err error) bool { k, ok := kindOf(err); return ok && k == KindNotFound }
-
-// ErrorCode returns the AS or API gateway error code in err, or "".
-func ErrorCode(err error) string {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Code
-	}
-	return ""
-}
 
 // errorText is err's message without url.Error's method and URL, which
 // repeat what the operation name says (and make messages long).
@@ -193,8 +173,6 @@ func iamAction(op string) string {
 		return "as:instanceHooks:list"
 	case opCallback:
 		return "as:instanceHooks:action"
-	case opShowHook:
-		return "as:lifecycleHooks:get"
 	case opListHooks:
 		return "as:lifecycleHooks:list"
 	case opListGroups:
