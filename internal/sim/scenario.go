@@ -188,8 +188,8 @@ func (sc *Scenario) validate(minTimeout int) error {
 	if sc.LocalInstance != "" && !idPattern.MatchString(sc.LocalInstance) {
 		return fmt.Errorf("scenario: local_instance %q: want letters, digits, '.', '_' or '-'", sc.LocalInstance)
 	}
-	if err := sc.Unknowns.validate(); err != nil {
-		return err
+	if err := sc.Unknowns.Validate(); err != nil {
+		return fmt.Errorf("scenario: %w", err)
 	}
 	seenGroup := map[string]bool{}
 	seenInstance := map[string]string{}

@@ -71,29 +71,29 @@ const DefaultEnterpriseProject = "0"
 // every enterprise project the caller is authorised for.
 const allGrantedEPs = "all_granted_eps"
 
-// validate checks the fields and names the offending key.
-func (u *Unknowns) validate() error {
+// Validate checks the fields and names the offending key.
+func (u *Unknowns) Validate() error {
 	for _, c := range []struct{ key, code string }{{"not_held_code", u.NotHeldCode}, {"extend_refusal_code", u.ExtendRefusalCode}} {
 		if c.code != "" && !codePattern.MatchString(c.code) {
-			return fmt.Errorf("scenario: unknowns.%s %q: want a code such as AS.7042", c.key, c.code)
+			return fmt.Errorf("unknowns.%s %q: want a code such as AS.7042", c.key, c.code)
 		}
 	}
 	for _, r := range u.LostAnswerResults {
 		if r != ResultContinue && r != ResultAbandon && r != ResultExtend {
-			return fmt.Errorf("scenario: unknowns.lost_answer_results: %q: want CONTINUE, ABANDON or EXTEND", r)
+			return fmt.Errorf("unknowns.lost_answer_results: %q: want CONTINUE, ABANDON or EXTEND", r)
 		}
 	}
 	switch {
 	case u.ExtendCap < 0:
-		return fmt.Errorf("scenario: unknowns.extend_cap %d: want 0 or more", u.ExtendCap)
+		return fmt.Errorf("unknowns.extend_cap %d: want 0 or more", u.ExtendCap)
 	case u.LostAnswers < 0:
-		return fmt.Errorf("scenario: unknowns.lost_answers %d: want 0 or more", u.LostAnswers)
+		return fmt.Errorf("unknowns.lost_answers %d: want 0 or more", u.LostAnswers)
 	case u.HoldDelay < 0:
-		return fmt.Errorf("scenario: unknowns.hold_delay %v: want 0 or more", u.HoldDelay)
+		return fmt.Errorf("unknowns.hold_delay %v: want 0 or more", u.HoldDelay)
 	case u.TokenPutStatus != 0 && (u.TokenPutStatus < 300 || u.TokenPutStatus > 599):
-		return fmt.Errorf("scenario: unknowns.token_put_status %d: want an HTTP status from 300 to 599", u.TokenPutStatus)
+		return fmt.Errorf("unknowns.token_put_status %d: want an HTTP status from 300 to 599", u.TokenPutStatus)
 	case u.GatewayCodes != "" && u.GatewayCodes != GatewayAPIG && u.GatewayCodes != GatewayAPIGW:
-		return fmt.Errorf("scenario: unknowns.gateway_codes %q: want %s or %s", u.GatewayCodes, GatewayAPIG, GatewayAPIGW)
+		return fmt.Errorf("unknowns.gateway_codes %q: want %s or %s", u.GatewayCodes, GatewayAPIG, GatewayAPIGW)
 	}
 	return nil
 }
@@ -102,8 +102,8 @@ func (u *Unknowns) validate() error {
 // count of lost answers starts again; a changed ClockOffset moves AS's clock
 // at once (as if the instance's clock was stepped the other way).
 func (s *Sim) SetUnknowns(u Unknowns) error {
-	if err := u.validate(); err != nil {
-		return err
+	if err := u.Validate(); err != nil {
+		return fmt.Errorf("sim: %w", err)
 	}
 	u.LostAnswerResults = slices.Clone(u.LostAnswerResults)
 	s.mu.Lock()
