@@ -28,10 +28,11 @@ const simShutdownTimeout = 5 * time.Second
 type simFlags struct {
 	listen, accessKey, secretKey, scenario string
 	extendBy, minHookTimeout, credLifetime time.Duration
+	unknowns                               *unknownsFlags
 }
 
 func runSim(ctx context.Context, cio cmdIO, args []string) int {
-	fs := newFlags(cio, "sim", "[--listen ADDR] [--access-key AK --secret-key SK] [--scenario FILE] [--extend-by D] [--min-hook-timeout D]")
+	fs := newFlags(cio, "sim", "[--listen ADDR] [--access-key AK --secret-key SK] [--scenario FILE] [--extend-by D] [--min-hook-timeout D] [unknowns...]")
 	var f simFlags
 	fs.StringVar(&f.listen, "listen", simDefaultListen, "address serving both the metadata paths and the AS API (port 0 picks a free port)")
 	fs.StringVar(&f.accessKey, "access-key", "", "permanent access key the AS API accepts (without it, only securitykey credentials work)")
@@ -40,6 +41,7 @@ func runSim(ctx context.Context, cio cmdIO, args []string) int {
 	fs.DurationVar(&f.extendBy, "extend-by", sim.DefaultExtendBy, "how far EXTEND moves a hook's timeout")
 	fs.DurationVar(&f.minHookTimeout, "min-hook-timeout", sim.DefaultMinHookTimeout, "lowest default_timeout a hook may have (whole seconds)")
 	fs.DurationVar(&f.credLifetime, "credential-lifetime", sim.DefaultCredentialLifetime, "lifetime of securitykey credentials")
+	f.unknowns = addUnknownsFlags(fs)
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -61,13 +63,20 @@ func runSim(ctx context.Context, cio cmdIO, args []string) int {
 // newSim builds the simulator from the flags; a bad scenario is a
 // configuration error.
 func newSim(cio cmdIO, f simFlags) (*sim.Sim, int) {
-	var sc *sim.Scenario
+	sc := sim.DefaultScenario()
 	if f.scenario != "" {
 		var err error
 		if sc, err = sim.LoadScenario(f.scenario); err != nil {
 			fmt.Fprintf(cio.stderr, "asagent sim: %v\n", err)
 			return nil, exitConfig
 		}
+	}
+	if err := f.unknowns.apply(&sc.Unknowns); err != nil {
+		fmt.Fprintf(cio.stderr, "asagent sim: %v\n", err)
+		return nil, exitUsage
+	}
+	if d := describeUnknowns(sc.Unknowns); d != "" {
+		fmt.Fprintf(cio.stderr, "asagent sim: playing unknowns: %s\n", d)
 	}
 	s, err := sim.New(sim.Options{
 		AccessKey: f.accessKey, SecretKey: f.secretKey, Scenario: sc, Log: cio.stderr,

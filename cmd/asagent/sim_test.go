@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +19,7 @@ import (
 	"github.com/asagent/asagent/internal/syncbuf"
 
 	"github.com/asagent/asagent/internal/sim"
+	"github.com/huaweicloud/huaweicloud-sdk-go-v3/core/sdkerr"
 	"github.com/huaweicloud/huaweicloud-sdk-go-v3/services/as/v1/model"
 )
 
@@ -50,6 +53,9 @@ func TestSimCommandErrors(t *testing.T) {
 		{"invalid scenario", []string{"--scenario", bad}, exitConfig, "lifecycle_hook_type"},
 		{"scenario below min timeout", []string{"--scenario", writeScenario(t, dir, 30)}, exitConfig, "default_timeout 30"},
 		{"bad address", []string{"--listen", "127.0.0.1:-1"}, exitFailed, "asagent sim:"},
+		{"negative extend cap", []string{"--extend-cap", "-1"}, exitUsage, "unknowns.extend_cap"},
+		{"bad gateway codes", []string{"--gateway-codes", "APIX"}, exitUsage, "unknowns.gateway_codes"},
+		{"bad lost result", []string{"--lost-answers", "1", "--lost-answer-results", "RETRY"}, exitUsage, "unknowns.lost_answer_results"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -197,5 +203,112 @@ func TestSimBinary(t *testing.T) {
 	}
 	if err := cmd.Wait(); err != nil {
 		t.Errorf("exit after SIGTERM: %v; stderr %s", err, stderr.String())
+	}
+}
+
+// Every unknown of the cloud can be played from the command line, and a
+// flag wins over the scenario file's key of the same name.
+func TestSimCommandPlaysUnknowns(t *testing.T) {
+	scenario := filepath.Join(t.TempDir(), "unknowns.yaml")
+	y := `local_instance: i-local
+unknowns: {not_held_code: AS.1111, extend_cap: 5}
+groups:
+  - id: g-u
+    hooks: [{name: boot, type: INSTANCE_LAUNCHING}, {name: drain, type: INSTANCE_TERMINATING}]
+    instances: [{id: i-local, held: true}, {id: i-old, state: REMOVING_WAIT}]
+  - id: g-ep
+    enterprise_project_id: ep-1
+`
+	if err := os.WriteFile(scenario, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	outR, outW := io.Pipe()
+	var stderr lockedBuffer
+	exit := make(chan int, 1)
+	go func() {
+		exit <- dispatch(ctx, cmdIO{outW, &stderr}, []string{"sim", "--listen", "127.0.0.1:0",
+			"--access-key", simTestAK, "--secret-key", simTestSK, "--scenario", scenario,
+			"--not-held-code", "AS.9999", "--extend-refusal-code", "AS.7045", "--extend-cap", "1",
+			"--lost-answers", "1", "--lost-answer-results", "continue", "--hold-delay", "1h",
+			"--token-put-status", "403", "--clock-offset", "3m", "--gateway-codes", "APIGW",
+			"--enterprise-project-scoped"})
+		outW.Close()
+	}()
+	s := readSnippet(t, outR)
+	c := sdkClient(t, s)
+	s.group = "g-u"
+	recs := hangingFromSim(t, s)
+	if len(recs) != 1 || *recs[0].InstanceId != "i-old" {
+		t.Fatalf("hanging records: %+v, want i-old's drain hook alone", recs)
+	}
+	key := *recs[0].LifecycleActionKey
+	// Callbacks name the hold by its key: the instance leaves the group
+	// once it is answered, and a key names it still.
+	cb := func(result string) error {
+		var res model.CallbackLifeCycleHookOptionLifecycleActionResult
+		_ = res.UnmarshalJSON([]byte(`"` + result + `"`))
+		_, err := c.AttachCallbackInstanceLifeCycleHook(&model.AttachCallbackInstanceLifeCycleHookRequest{ScalingGroupId: "g-u",
+			Body: &model.CallbackLifeCycleHookOption{LifecycleActionKey: &key, LifecycleActionResult: res}})
+		return err
+	}
+	wantCode := func(what string, err error, code string) {
+		t.Helper()
+		var se *sdkerr.ServiceResponseError
+		if !errors.As(err, &se) || se.ErrorCode != code {
+			t.Errorf("%s: %v, want %s", what, err, code)
+		}
+	}
+
+	if err := cb("EXTEND"); err != nil {
+		t.Errorf("first EXTEND: %v", err)
+	}
+	wantCode("second EXTEND (--extend-cap 1)", cb("EXTEND"), "AS.7045")
+	if err := cb("CONTINUE"); err == nil {
+		t.Error("CONTINUE: answered, want its answer lost (--lost-answers 1)")
+	}
+	if st := instanceState(t, c, "g-u", "i-old"); st != "" {
+		t.Errorf("i-old after the lost CONTINUE: %s, want it removed (the CONTINUE was applied)", st)
+	}
+	wantCode("CONTINUE again (--not-held-code over the scenario's)", cb("CONTINUE"), "AS.9999")
+
+	groups, err := c.ListScalingGroups(&model.ListScalingGroupsRequest{})
+	if err != nil || len(*groups.ScalingGroups) != 1 || *(*groups.ScalingGroups)[0].ScalingGroupId != "g-u" {
+		t.Errorf("groups listed without enterprise_project_id: %+v, %v; want only g-u", groups, err)
+	}
+	if st := instanceState(t, c, "g-u", "i-local"); st != sim.StatePending {
+		t.Errorf("the instance held at the start: %s, want PENDING for --hold-delay", st)
+	}
+
+	req, _ := http.NewRequest(http.MethodPut, s.url+"/meta-data/latest/api/token", nil)
+	req.Header.Set("X-Metadata-Token-Ttl-Seconds", "60")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	date, _ := http.ParseTime(resp.Header.Get("Date"))
+	if resp.StatusCode != 403 {
+		t.Errorf("token PUT: %d, want 403", resp.StatusCode)
+	}
+	if skew := time.Until(date); skew < 3*time.Minute-5*time.Second || skew > 3*time.Minute+5*time.Second {
+		t.Errorf("Date %v is %v from now, want about 3m (--clock-offset)", date, skew)
+	}
+	resp, err = http.Get(s.url + "/autoscaling-api/v1/" + s.project + "/no_such_api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "APIGW.0101") {
+		t.Errorf("unknown API answered %s, want APIGW.0101", body)
+	}
+	cancel()
+	if code := <-exit; code != exitOK {
+		t.Errorf("exit %d", code)
+	}
+	if !strings.Contains(stderr.String(), "playing unknowns: not_held_code=AS.9999") {
+		t.Errorf("the log does not say which unknowns are played:\n%s", stderr.String())
 	}
 }

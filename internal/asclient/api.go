@@ -15,7 +15,6 @@ import (
 const (
 	opListHanging   = "list hanging hooks"
 	opCallback      = "lifecycle callback"
-	opShowHook      = "show hook"
 	opListHooks     = "list hooks"
 	opListGroups    = "list scaling groups"
 	opListInstances = "list group instances"
@@ -89,7 +88,17 @@ func ParseTimeout(s string) (time.Time, error) {
 // HeldHooks lists the hooks that hold instanceID in groupID now. Records of
 // hooks already answered (CONTINUE, ABANDON) are left out: AS may list them
 // for a while. An empty instanceID lists every held instance of the group.
+// A record whose IDs or names are out of AS's documented formats makes the
+// whole answer an error (KindFinal): nothing from it reaches a script.
 func (c *Client) HeldHooks(ctx context.Context, groupID, instanceID string) ([]HeldHook, error) {
+	if err := checkID("scaling group ID", groupID); err != nil {
+		return nil, withOp(opListHanging, err)
+	}
+	if instanceID != "" {
+		if err := checkID("instance ID", instanceID); err != nil {
+			return nil, withOp(opListHanging, err)
+		}
+	}
 	var out []HeldHook
 	err := c.call(ctx, opListHanging, func(ac *as.AsClient) error {
 		req := &model.ListHookInstancesRequest{ScalingGroupId: groupID}
@@ -108,19 +117,12 @@ func (c *Client) HeldHooks(ctx context.Context, groupID, instanceID string) ([]H
 			if r.LifecycleHookStatus == nil || r.LifecycleHookStatus.Value() != StatusHanging {
 				continue
 			}
-			h := HeldHook{
-				GroupID:       deref(r.ScalingGroupId),
-				InstanceID:    deref(r.InstanceId),
-				HookName:      deref(r.LifecycleHookName),
-				ActionKey:     deref(r.LifecycleActionKey),
-				DefaultResult: deref(r.DefaultResult),
-				TimeoutRaw:    deref(r.Timeout),
-			}
-			if h.GroupID == "" {
-				h.GroupID = groupID
-			}
+			h := heldHookOf(r, groupID)
 			if instanceID != "" && h.InstanceID != "" && h.InstanceID != instanceID {
 				continue // not ours, whatever the filter did
+			}
+			if err := h.check(); err != nil {
+				return err
 			}
 			out = append(out, h)
 		}
@@ -132,6 +134,52 @@ func (c *Client) HeldHooks(ctx context.Context, groupID, instanceID string) ([]H
 	return out, nil
 }
 
+// heldHookOf reads one hanging record; the group is groupID when AS leaves
+// it out.
+func heldHookOf(r model.InstanceHangingInfos, groupID string) HeldHook {
+	h := HeldHook{
+		GroupID:       deref(r.ScalingGroupId),
+		InstanceID:    deref(r.InstanceId),
+		HookName:      deref(r.LifecycleHookName),
+		ActionKey:     deref(r.LifecycleActionKey),
+		DefaultResult: deref(r.DefaultResult),
+		TimeoutRaw:    deref(r.Timeout),
+	}
+	if h.GroupID == "" {
+		h.GroupID = groupID
+	}
+	return h
+}
+
+// maxTimeoutLen bounds a hook's timeout as AS sends it: the documented
+// form has 20 characters, with fractions and a zone at most 35.
+const maxTimeoutLen = 64
+
+// check refuses a record out of AS's formats.
+func (h HeldHook) check() error {
+	if err := checkID("AS answered a scaling group ID", h.GroupID); err != nil {
+		return err
+	}
+	if h.InstanceID != "" {
+		if err := checkID("AS answered an instance ID", h.InstanceID); err != nil {
+			return err
+		}
+	}
+	if err := checkHookName("AS answered a lifecycle hook name", h.HookName); err != nil {
+		return err
+	}
+	if err := checkActionKey("AS answered a lifecycle action key", h.ActionKey); err != nil {
+		return err
+	}
+	if err := checkEnum("AS answered a default result", h.DefaultResult); err != nil {
+		return err
+	}
+	if len(h.TimeoutRaw) > maxTimeoutLen {
+		return invalid("AS answered a hook timeout", h.TimeoutRaw, "a time such as 2016-11-15T06:43:41Z")
+	}
+	return nil
+}
+
 // Hook is a lifecycle hook's definition.
 type Hook struct {
 	Name           string
@@ -140,34 +188,12 @@ type Hook struct {
 	DefaultTimeout time.Duration
 }
 
-// ShowHook returns one hook of groupID.
-func (c *Client) ShowHook(ctx context.Context, groupID, name string) (Hook, error) {
-	var h Hook
-	err := c.call(ctx, opShowHook, func(ac *as.AsClient) error {
-		resp, err := ac.ShowLifeCycleHook(&model.ShowLifeCycleHookRequest{ScalingGroupId: groupID, LifecycleHookName: name})
-		if err != nil {
-			return err
-		}
-		h = Hook{Name: deref(resp.LifecycleHookName)}
-		if resp.LifecycleHookType != nil {
-			h.Type = resp.LifecycleHookType.Value()
-		}
-		if resp.DefaultResult != nil {
-			h.DefaultResult = resp.DefaultResult.Value()
-		}
-		if resp.DefaultTimeout != nil {
-			h.DefaultTimeout = time.Duration(*resp.DefaultTimeout) * time.Second
-		}
-		if h.Name == "" {
-			h.Name = name
-		}
-		return nil
-	})
-	return h, err
-}
-
-// ListHooks returns every lifecycle hook of groupID.
+// ListHooks returns every lifecycle hook of groupID. A hook name or type
+// out of AS's formats makes the answer an error.
 func (c *Client) ListHooks(ctx context.Context, groupID string) ([]Hook, error) {
+	if err := checkID("scaling group ID", groupID); err != nil {
+		return nil, withOp(opListHooks, err)
+	}
 	var out []Hook
 	err := c.call(ctx, opListHooks, func(ac *as.AsClient) error {
 		resp, err := ac.ListLifeCycleHooks(&model.ListLifeCycleHooksRequest{ScalingGroupId: groupID})
@@ -189,6 +215,9 @@ func (c *Client) ListHooks(ctx context.Context, groupID string) ([]Hook, error) 
 			if r.DefaultTimeout != nil {
 				h.DefaultTimeout = time.Duration(*r.DefaultTimeout) * time.Second
 			}
+			if err := h.check(); err != nil {
+				return err
+			}
 			out = append(out, h)
 		}
 		return nil
@@ -197,6 +226,17 @@ func (c *Client) ListHooks(ctx context.Context, groupID string) ([]Hook, error) 
 		return nil, err
 	}
 	return out, nil
+}
+
+// check refuses a hook definition out of AS's formats.
+func (h Hook) check() error {
+	if err := checkHookName("AS answered a lifecycle hook name", h.Name); err != nil {
+		return err
+	}
+	if err := checkEnum("AS answered a lifecycle hook type", h.Type); err != nil {
+		return err
+	}
+	return checkEnum("AS answered a default result", h.DefaultResult)
 }
 
 // Callback answers a hook. It names the hook by ActionKey when set, else by
@@ -218,6 +258,9 @@ func (c *Client) Callback(ctx context.Context, cb Callback) error {
 	if err != nil {
 		return &Error{Op: opCallback, Kind: KindFinal, Err: err}
 	}
+	if err := cb.check(); err != nil {
+		return withOp(opCallback, err)
+	}
 	opt := &model.CallbackLifeCycleHookOption{LifecycleActionResult: res}
 	switch {
 	case cb.ActionKey != "":
@@ -233,6 +276,25 @@ func (c *Client) Callback(ctx context.Context, cb Callback) error {
 		})
 		return err
 	})
+}
+
+// check refuses a callback whose IDs or names are out of AS's formats.
+func (cb Callback) check() error {
+	if err := checkID("scaling group ID", cb.GroupID); err != nil {
+		return err
+	}
+	if err := checkActionKey("lifecycle action key", cb.ActionKey); err != nil {
+		return err
+	}
+	if cb.InstanceID != "" {
+		if err := checkID("instance ID", cb.InstanceID); err != nil {
+			return err
+		}
+	}
+	if cb.HookName != "" {
+		return checkHookName("lifecycle hook name", cb.HookName)
+	}
+	return nil
 }
 
 func callbackResult(r Result) (model.CallbackLifeCycleHookOptionLifecycleActionResult, error) {
@@ -259,42 +321,39 @@ const pageSize = 100
 // ListGroups returns every scaling group of the project, page by page.
 func (c *Client) ListGroups(ctx context.Context) ([]Group, error) {
 	var out []Group
-	for start, pages := int32(0), 0; ; pages++ {
-		var page []Group
-		var total int32 = -1
-		err := c.call(ctx, opListGroups, func(ac *as.AsClient) error {
-			limit := int32(pageSize)
-			resp, err := ac.ListScalingGroups(&model.ListScalingGroupsRequest{StartNumber: &start, Limit: &limit})
-			if err != nil {
-				return err
-			}
-			page = page[:0]
-			if resp.TotalNumber != nil {
-				total = *resp.TotalNumber
-			}
-			if resp.ScalingGroups != nil {
-				for _, g := range *resp.ScalingGroups {
-					gr := Group{ID: deref(g.ScalingGroupId), Name: deref(g.ScalingGroupName)}
-					if g.ScalingGroupStatus != nil {
-						gr.Status = g.ScalingGroupStatus.Value()
-					}
-					page = append(page, gr)
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, page...)
-		start += int32(len(page))
-		if len(page) == 0 || (total >= 0 && start >= total) || (total < 0 && len(page) < pageSize) {
-			return out, nil
-		}
-		if pages >= maxPages {
-			return nil, errPagingRunaway(opListGroups)
-		}
+	err := c.eachGroup(ctx, nil, func(g Group) bool { out = append(out, g); return true })
+	if err != nil {
+		return nil, err
 	}
+	return out, nil
+}
+
+// eachGroup calls f for every scaling group of the project until f returns
+// false. A non-nil enterpriseProject is sent as enterprise_project_id.
+func (c *Client) eachGroup(ctx context.Context, enterpriseProject *string, f func(Group) bool) error {
+	return listPages(ctx, c, opListGroups, func(ac *as.AsClient, start, limit int32) ([]Group, int, *int32, error) {
+		resp, err := ac.ListScalingGroups(&model.ListScalingGroupsRequest{
+			StartNumber: &start, Limit: &limit, EnterpriseProjectId: enterpriseProject,
+		})
+		if err != nil || resp.ScalingGroups == nil {
+			return nil, 0, nil, err
+		}
+		page := make([]Group, 0, len(*resp.ScalingGroups))
+		for _, g := range *resp.ScalingGroups {
+			gr := Group{ID: deref(g.ScalingGroupId), Name: displayName(deref(g.ScalingGroupName))}
+			if g.ScalingGroupStatus != nil {
+				gr.Status = g.ScalingGroupStatus.Value()
+			}
+			if err := checkID("AS listed a scaling group ID", gr.ID); err != nil {
+				// Only ever used in paths: refused, but the project's
+				// other groups are still searched.
+				c.log.Warn().Err(err).Msg("skipping a scaling group AS listed")
+				continue
+			}
+			page = append(page, gr)
+		}
+		return page, len(*resp.ScalingGroups), resp.TotalNumber, nil
+	}, f)
 }
 
 // Instance is an instance of a scaling group.
@@ -304,66 +363,84 @@ type Instance struct {
 	HealthStatus      string
 }
 
-// ListInstances returns every instance of groupID, page by page.
-func (c *Client) ListInstances(ctx context.Context, groupID string) ([]Instance, error) {
-	var out []Instance
-	err := c.eachInstance(ctx, groupID, func(in Instance) bool { out = append(out, in); return true })
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
 // eachInstance calls f for every instance of groupID until f returns false.
 func (c *Client) eachInstance(ctx context.Context, groupID string, f func(Instance) bool) error {
+	if err := checkID("scaling group ID", groupID); err != nil {
+		return withOp(opListInstances, err)
+	}
+	return listPages(ctx, c, opListInstances, func(ac *as.AsClient, start, limit int32) ([]Instance, int, *int32, error) {
+		resp, err := ac.ListScalingInstances(&model.ListScalingInstancesRequest{
+			ScalingGroupId: groupID, StartNumber: &start, Limit: &limit,
+		})
+		if err != nil || resp.ScalingGroupInstances == nil {
+			return nil, 0, nil, err
+		}
+		page := make([]Instance, 0, len(*resp.ScalingGroupInstances))
+		for _, r := range *resp.ScalingGroupInstances {
+			in := Instance{ID: deref(r.InstanceId), Name: displayName(deref(r.InstanceName)), GroupID: deref(r.ScalingGroupId)}
+			if in.GroupID == "" {
+				in.GroupID = groupID
+			}
+			if err := checkID("AS listed an instance ID", in.ID); err != nil {
+				// Never this instance's (checked already): refused, and
+				// the group's other instances are still searched.
+				c.log.Warn().Err(err).Str("scaling_group_id", groupID).Msg("skipping an instance AS listed")
+				continue
+			}
+			if r.LifeCycleState != nil {
+				in.LifecycleState = r.LifeCycleState.Value()
+			}
+			if r.HealthStatus != nil {
+				in.HealthStatus = r.HealthStatus.Value()
+			}
+			page = append(page, in)
+		}
+		return page, len(*resp.ScalingGroupInstances), resp.TotalNumber, nil
+	}, f)
+}
+
+// listPages is the one pager of the AS listings: it asks fetch for page
+// after page (start_number, limit pageSize) and hands each item to f until
+// f returns false, a page comes back short or empty, or start reaches the
+// answer's total_number. fetch returns the items it kept and how many the
+// answer held (it may refuse some). A listing that goes on past maxPages
+// is an error.
+func listPages[T any](ctx context.Context, c *Client, op string,
+	fetch func(ac *as.AsClient, start, limit int32) (page []T, seen int, total *int32, err error), f func(T) bool) error {
 	for start, pages := int32(0), 0; ; pages++ {
-		var page []Instance
-		var total int32 = -1
-		err := c.call(ctx, opListInstances, func(ac *as.AsClient) error {
-			limit := int32(pageSize)
-			resp, err := ac.ListScalingInstances(&model.ListScalingInstancesRequest{
-				ScalingGroupId: groupID, StartNumber: &start, Limit: &limit,
-			})
-			if err != nil {
-				return err
-			}
-			page = page[:0]
-			if resp.TotalNumber != nil {
-				total = *resp.TotalNumber
-			}
-			if resp.ScalingGroupInstances != nil {
-				for _, r := range *resp.ScalingGroupInstances {
-					in := Instance{ID: deref(r.InstanceId), Name: deref(r.InstanceName), GroupID: deref(r.ScalingGroupId)}
-					if in.GroupID == "" {
-						in.GroupID = groupID
-					}
-					if r.LifeCycleState != nil {
-						in.LifecycleState = r.LifeCycleState.Value()
-					}
-					if r.HealthStatus != nil {
-						in.HealthStatus = r.HealthStatus.Value()
-					}
-					page = append(page, in)
-				}
-			}
-			return nil
+		var page []T
+		var seen int
+		var total *int32
+		err := c.call(ctx, op, func(ac *as.AsClient) error {
+			var err error
+			page, seen, total, err = fetch(ac, start, pageSize)
+			return err
 		})
 		if err != nil {
 			return err
 		}
-		for _, in := range page {
-			if !f(in) {
+		for _, item := range page {
+			if !f(item) {
 				return nil
 			}
 		}
-		start += int32(len(page))
-		if len(page) == 0 || (total >= 0 && start >= total) || (total < 0 && len(page) < pageSize) {
+		start += int32(seen)
+		if seen == 0 || (total != nil && start >= *total) || (total == nil && seen < pageSize) {
 			return nil
 		}
 		if pages >= maxPages {
-			return errPagingRunaway(opListInstances)
+			return errPagingRunaway(op)
 		}
 	}
+}
+
+// withOp names the operation in an *Error made before the call.
+func withOp(op string, err error) error {
+	var e *Error
+	if errors.As(err, &e) && e.Op == "" {
+		e.Op = op
+	}
+	return err
 }
 
 func deref(s *string) string {

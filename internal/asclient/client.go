@@ -7,18 +7,25 @@
 //
 // Nothing here lets the SDK reach out by itself: requests carry our own
 // credential type (the SDK never consults its metadata accessor or IAM, since
-// the AK, SK and project ID are always set), go only to the configured or
-// region-table endpoint, and use a transport without a proxy.
+// the AK, SK and project ID are always set), go only to the configured,
+// region-table or derived endpoint (never one from the SDK's own region
+// variables or files), through the proxy that cloud.proxy or the
+// environment names. Every answer is checked before the SDK reads it: a
+// redirect is an error, its size is capped, and its Date header feeds an
+// estimate of AS's clock. IDs and names in answers are checked against AS's
+// formats when they enter.
 package asclient
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
+	"regexp"
+	"sync/atomic"
 	"time"
 
 	"github.com/huaweicloud/huaweicloud-sdk-go-v3/core"
@@ -31,7 +38,6 @@ import (
 	"github.com/huaweicloud/huaweicloud-sdk-go-v3/core/request"
 	"github.com/huaweicloud/huaweicloud-sdk-go-v3/core/sdkerr"
 	as "github.com/huaweicloud/huaweicloud-sdk-go-v3/services/as/v1"
-	asregion "github.com/huaweicloud/huaweicloud-sdk-go-v3/services/as/v1/region"
 	"github.com/jonboulle/clockwork"
 	"github.com/rs/zerolog"
 
@@ -61,9 +67,9 @@ type Credentials interface {
 
 // Options configure a Client.
 type Options struct {
-	// Region picks the endpoint from the SDK's AS region table
-	// (https://as.{region}.myhuaweicloud.com and its exceptions) when
-	// Endpoint is empty.
+	// Region picks the endpoint from the SDK's AS region table when
+	// Endpoint is empty; a region the table lacks gets
+	// https://as.{region}.myhuaweicloud.com.
 	Region string
 	// Endpoint overrides the region table (cloud.as_endpoint): a base URL
 	// with scheme and host, e.g. https://as.cn-north-4.myhuaweicloud.com.
@@ -84,6 +90,11 @@ type Options struct {
 	ThrottleDelay time.Duration
 	// InsecureSkipVerify turns off TLS verification (cloud.insecure_skip_verify).
 	InsecureSkipVerify bool
+	// Proxy is cloud.proxy: ProxyFromEnvironment (""), ProxyNone, or a
+	// proxy URL that overrides the environment.
+	Proxy string
+	// Getenv reads the proxy variables; nil means os.Getenv.
+	Getenv func(string) string
 	// Clock is the time source for retry sleeps, deadlines and the signature
 	// date (X-Sdk-Date); nil means the real clock.
 	Clock clockwork.Clock
@@ -91,8 +102,8 @@ type Options struct {
 	Logger zerolog.Logger
 	// UserAgent is appended to the SDK's User-Agent.
 	UserAgent string
-	// Transport replaces the HTTP transport (tests). nil means a private
-	// transport with no proxy.
+	// Transport replaces the HTTP transport (tests); Proxy then does not
+	// apply. nil means a private transport with the chosen proxy.
 	Transport http.RoundTripper
 }
 
@@ -100,7 +111,9 @@ type Options struct {
 // each call builds its own SDK client around a shared transport, so nothing
 // the SDK keeps per client (its endpoint index, its credential) is shared.
 type Client struct {
-	endpoints   []string
+	endpoint    string
+	endpointSrc string // EndpointFrom*
+	proxy       proxyChoice
 	projectID   string
 	creds       Credentials
 	callTimeout time.Duration
@@ -111,54 +124,55 @@ type Client struct {
 	log         zerolog.Logger
 	userAgent   string
 	rt          http.RoundTripper
+	asClock     *asClock
 }
+
+// projectIDPattern is a project ID: 32 hex characters on Huawei Cloud;
+// readable ones in test setups. It goes into every request path.
+var projectIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // New returns a Client. It sends nothing.
 func New(opts Options) (*Client, error) {
 	if opts.ProjectID == "" {
 		return nil, errors.New("AS client: project ID is required (cloud.project_id, or from the metadata service)")
 	}
+	if !projectIDPattern.MatchString(opts.ProjectID) {
+		return nil, fmt.Errorf("AS client: project ID %q: want 1-64 letters, digits, '_' or '-'", truncate(opts.ProjectID, 80))
+	}
 	if opts.Credentials == nil {
 		return nil, errors.New("AS client: credentials are required")
 	}
-	eps, err := resolveEndpoints(opts.Region, opts.Endpoint)
+	ep, src, err := resolveEndpoint(opts.Region, opts.Endpoint)
 	if err != nil {
 		return nil, err
 	}
 	c := &Client{
-		endpoints:   eps,
+		endpoint:    ep,
+		endpointSrc: src,
 		projectID:   opts.ProjectID,
 		creds:       opts.Credentials,
-		callTimeout: opts.CallTimeout,
-		budget:      opts.RetryBudget,
+		callTimeout: cmp.Or(max(opts.CallTimeout, 0), DefaultCallTimeout),
+		budget:      cmp.Or(max(opts.RetryBudget, 0), DefaultRetryBudget),
 		policy:      opts.Backoff,
-		throttle:    opts.ThrottleDelay,
+		throttle:    cmp.Or(max(opts.ThrottleDelay, 0), DefaultThrottleDelay),
 		clock:       opts.Clock,
 		log:         opts.Logger,
-		userAgent:   opts.UserAgent,
+		userAgent:   cmp.Or(opts.UserAgent, "asagent"),
 		rt:          opts.Transport,
-	}
-	if c.callTimeout <= 0 {
-		c.callTimeout = DefaultCallTimeout
-	}
-	if c.budget <= 0 {
-		c.budget = DefaultRetryBudget
+		asClock:     &asClock{log: opts.Logger},
 	}
 	if c.policy == (backoff.Policy{}) {
 		c.policy = backoff.Default()
 	}
-	if c.throttle <= 0 {
-		c.throttle = DefaultThrottleDelay
-	}
 	if c.clock == nil {
 		c.clock = clockwork.NewRealClock()
 	}
-	if c.userAgent == "" {
-		c.userAgent = "asagent"
+	if c.proxy, err = resolveProxy(opts.Proxy, ep, opts.Getenv); err != nil {
+		return nil, err
 	}
 	if c.rt == nil {
 		c.rt = &http.Transport{
-			Proxy:               nil, // only the AS endpoint, never a proxy from the environment
+			Proxy:               c.proxy.fn, // cloud.proxy or the environment; the metadata service never has one
 			DialContext:         (&net.Dialer{Timeout: c.callTimeout, KeepAlive: 30 * time.Second}).DialContext,
 			TLSClientConfig:     &tls.Config{InsecureSkipVerify: opts.InsecureSkipVerify}, //nolint:gosec // the user's explicit choice
 			TLSHandshakeTimeout: c.callTimeout,
@@ -171,57 +185,32 @@ func New(opts Options) (*Client, error) {
 }
 
 // Endpoint returns the AS endpoint the client calls.
-func (c *Client) Endpoint() string { return c.endpoints[0] }
+func (c *Client) Endpoint() string { return c.endpoint }
+
+// EndpointSource says where Endpoint came from: EndpointFromConfig,
+// EndpointFromTable or EndpointFromDerived.
+func (c *Client) EndpointSource() string { return c.endpointSrc }
+
+// Proxy describes the proxy that AS calls go through and where it was set,
+// e.g. "http://proxy:3128 (HTTPS_PROXY)" or "none"; a password in the
+// proxy URL shows as "xxxxx".
+func (c *Client) Proxy() string { return c.proxy.desc }
 
 // ProjectID returns the project the client works in.
 func (c *Client) ProjectID() string { return c.projectID }
 
-// resolveEndpoints picks the configured endpoint or the SDK's region entry.
-func resolveEndpoints(region, endpoint string) ([]string, error) {
-	if endpoint != "" {
-		u, err := url.Parse(endpoint)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
-			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
-			return nil, fmt.Errorf("AS endpoint %q: want a base URL such as https://as.cn-north-4.myhuaweicloud.com", endpoint)
-		}
-		return []string{u.Scheme + "://" + u.Host}, nil
-	}
-	if region == "" {
-		return nil, errors.New("AS client: neither a region nor an AS endpoint is known (set cloud.region or cloud.as_endpoint)")
-	}
-	reg, err := asregion.SafeValueOf(region)
-	if err != nil || reg == nil || len(reg.Endpoints) == 0 {
-		return nil, fmt.Errorf("region %q is not in the SDK's AS region table: set cloud.as_endpoint", region)
-	}
-	eps := make([]string, 0, len(reg.Endpoints))
-	for _, e := range reg.Endpoints {
-		u, err := url.Parse(e)
-		if err != nil || u.Host == "" {
-			continue
-		}
-		if u.Scheme != "https" && u.Scheme != "http" {
-			return nil, fmt.Errorf("region %q: endpoint %q has no http(s) scheme", region, e)
-		}
-		eps = append(eps, u.Scheme+"://"+u.Host)
-	}
-	if len(eps) == 0 {
-		return nil, fmt.Errorf("region %q has no usable AS endpoint: set cloud.as_endpoint", region)
-	}
-	return eps, nil
-}
-
 // call runs fn against a fresh SDK client until it succeeds, fails finally,
 // or the next retry would end after the deadline (ctx's, else now plus the
-// retry budget). A 401 with renewable credentials invalidates them and
-// retries once at once.
+// retry budget). A 401 is retried once at once when a retry may mend it
+// (see mayMendAuth).
 func (c *Client) call(ctx context.Context, op string, fn func(*as.AsClient) error) error {
 	deadline, ok := ctx.Deadline()
 	if !ok {
 		deadline = c.clock.Now().Add(c.budget)
 	}
-	renewed := false
+	mended := false
 	for attempt := 1; ; attempt++ {
-		used, err := c.once(ctx, fn)
+		used, signedOffset, err := c.once(ctx, fn)
 		if err == nil {
 			if attempt > 1 {
 				c.log.Debug().Str("op", op).Int("attempts", attempt).Msg("AS call succeeded after retries")
@@ -230,16 +219,14 @@ func (c *Client) call(ctx context.Context, op string, fn func(*as.AsClient) erro
 		}
 		e := classify(op, err)
 		e.Attempts = attempt
+		if off, ok := c.ClockOffset(); ok && e.Kind == KindAuth && (off > ClockWarnOffset || off < -ClockWarnOffset) {
+			e.Hint += " (this instance's clock is " + aheadOrBehind(off) + ")"
+		}
 		if done(ctx) {
 			return e
 		}
-		if e.Kind == KindAuth && !renewed && used.Temporary() {
-			// Temporary credentials can be revoked or expire early: get new
-			// ones before calling it an auth failure.
-			renewed = true
-			c.creds.Invalidate(used)
-			c.log.Info().Str("op", op).Str("access_key", metadata.MaskAccessKey(used.AccessKey)).
-				Msg("AS rejected the temporary credentials; renewing them")
+		if e.Kind == KindAuth && !mended && c.mayMendAuth(op, used, signedOffset) {
+			mended = true
 			continue
 		}
 		if !e.Retryable() {
@@ -261,45 +248,67 @@ func (c *Client) call(ctx context.Context, op string, fn func(*as.AsClient) erro
 	}
 }
 
-// once makes one call with the current credentials, and returns them so a
-// 401 can invalidate exactly those.
-func (c *Client) once(ctx context.Context, fn func(*as.AsClient) error) (metadata.Credentials, error) {
+// mayMendAuth reports whether a 401 is worth one immediate retry, and
+// prepares it: temporary credentials can be revoked or expire early, so
+// they are renewed; and a signature dated resignOffset or more away from
+// what AS's clock now appears to be (by the refusal's own Date header) is
+// dated again, so that a clock far off at first boot costs one call, not
+// every call until NTP has set it.
+func (c *Client) mayMendAuth(op string, used metadata.Credentials, signedOffset time.Duration) bool {
+	mend := false
+	if off, ok := c.ClockOffset(); ok && (off-signedOffset >= resignOffset || signedOffset-off >= resignOffset) {
+		c.log.Info().Str("op", op).Dur("as_clock_offset", off).
+			Msg("AS refused a signature dated by this instance's clock; signing again by AS's clock")
+		mend = true
+	}
+	if used.Temporary() {
+		c.creds.Invalidate(used)
+		c.log.Info().Str("op", op).Str("access_key", metadata.MaskAccessKey(used.AccessKey)).
+			Msg("AS rejected the temporary credentials; renewing them")
+		mend = true
+	}
+	return mend
+}
+
+// resignOffset is how far the clock estimate must have moved since a
+// refused request was signed for a new signature date to be worth a
+// retry: AS accepts signatures up to 15 minutes off.
+const resignOffset = 5 * time.Minute
+
+// once makes one call with the current credentials. It returns them, so
+// that a 401 can invalidate exactly those, and the clock offset the
+// signature was dated with.
+func (c *Client) once(ctx context.Context, fn func(*as.AsClient) error) (metadata.Credentials, time.Duration, error) {
 	creds, err := c.creds.Credentials(ctx)
 	if err != nil {
-		return metadata.Credentials{}, &credentialsError{err: err}
+		return metadata.Credentials{}, 0, &credentialsError{err: err}
 	}
 	if creds.AccessKey == "" || creds.SecretKey == "" {
 		// The SDK's signer refuses empty keys, but never send such a request.
-		return creds, &credentialsError{err: errors.New("credentials have an empty access key or secret key"), final: true}
+		return creds, 0, &credentialsError{err: errors.New("credentials have an empty access key or secret key"), final: true}
 	}
 	callCtx, cancel := context.WithTimeout(ctx, c.callTimeout)
 	defer cancel()
+	var large atomic.Bool
 	hcfg := sdkconfig.DefaultHttpConfig().
-		WithTimeout(0). // callCtx bounds the call (see ctxTransport)
-		WithHttpRoundTripper(ctxTransport{ctx: callCtx, base: c.rt}).
+		WithTimeout(0). // callCtx bounds the call (see callTransport)
+		WithHttpRoundTripper(callTransport{ctx: callCtx, base: c.rt, c: c, large: &large}).
 		WithUserAgent(c.userAgent).
 		WithSigningAlgorithm(algorithm.GetDefaultSigningAlgorithm())
+	offset, _ := c.ClockOffset()
 	hc := core.NewHcHttpClient(impl.NewDefaultHttpClient(hcfg)).
-		WithEndpoints(append([]string(nil), c.endpoints...)).
-		WithCredential(&signingCredential{creds: creds, projectID: c.projectID, clock: c.clock}).
+		WithEndpoints([]string{c.endpoint}).
+		WithCredential(&signingCredential{creds: creds, projectID: c.projectID, date: c.clock.Now().Add(offset)}).
 		WithErrorHandler(sdkerr.DefaultErrorHandler{})
 	err = fn(as.NewAsClient(hc))
-	if err != nil && done(callCtx) && !done(ctx) {
+	switch {
+	case err != nil && large.Load():
+		// The SDK drops read errors of error answers: say what happened.
+		err = &answerTooLargeError{size: -1}
+	case err != nil && done(callCtx) && !done(ctx):
 		err = &callTimeoutError{timeout: c.callTimeout, err: err}
 	}
-	return creds, err
-}
-
-// ctxTransport runs every request of one call under that call's context: the
-// SDK's Sync takes no context, so this is how cancellation and the per-call
-// timeout reach the connection.
-type ctxTransport struct {
-	ctx  context.Context
-	base http.RoundTripper
-}
-
-func (t ctxTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	return t.base.RoundTrip(req.WithContext(t.ctx))
+	return creds, offset, err
 }
 
 // signingCredential is the auth.ICredential the SDK client gets: a snapshot of
@@ -310,7 +319,7 @@ func (t ctxTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 type signingCredential struct {
 	creds     metadata.Credentials
 	projectID string
-	clock     clockwork.Clock
+	date      time.Time // X-Sdk-Date: AS's time as the client knows it
 }
 
 var _ auth.ICredential = (*signingCredential)(nil)
@@ -321,11 +330,12 @@ func (s *signingCredential) ProcessAuthParams(*impl.DefaultHttpClient, string) (
 	return s, nil
 }
 
-// ProcessAuthRequest signs req with the SDK's signer. The signature date
-// comes from our clock, so that it agrees with the clock of whoever checks it
-// (the simulator's fake clock in tests, the real one in production).
+// ProcessAuthRequest signs req with the SDK's signer. The signature date is
+// AS's time by our clock and the offset estimate, so that it agrees with
+// the clock of whoever checks it (the simulator's fake clock in tests, AS's
+// in production, even while this instance's clock is off).
 func (s *signingCredential) ProcessAuthRequest(hc *impl.DefaultHttpClient, req *request.DefaultHttpRequest) (*request.DefaultHttpRequest, error) {
-	req.AddHeaderParam(signer.HeaderXDate, s.clock.Now().UTC().Format(signer.BasicDateFormat))
+	req.AddHeaderParam(signer.HeaderXDate, s.date.UTC().Format(signer.BasicDateFormat))
 	b := &basic.Credentials{
 		BaseCredentials: auth.BaseCredentials{
 			AK:            s.creds.AccessKey,

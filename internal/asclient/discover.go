@@ -39,12 +39,23 @@ type Discovery struct {
 type NotInGroupError struct {
 	InstanceID, ProjectID string
 	GroupsSearched        int
+	// EnterpriseProjects is set when the groups of every enterprise
+	// project the credentials are authorised for were searched too.
+	EnterpriseProjects bool
 }
 
 func (e *NotInGroupError) Error() string {
-	return fmt.Sprintf("instance %s is in no scaling group of project %s (searched %d groups); "+
-		"if it should be, set cloud.scaling_group_id", e.InstanceID, e.ProjectID, e.GroupsSearched)
+	also := ""
+	if e.EnterpriseProjects {
+		also = ", those of its enterprise projects included"
+	}
+	return fmt.Sprintf("instance %s is in no scaling group of project %s (searched %d groups%s); "+
+		"if it should be, set cloud.scaling_group_id", e.InstanceID, e.ProjectID, e.GroupsSearched, also)
 }
+
+// allGrantedEPs asks a group listing for the groups of every enterprise
+// project the credentials are authorised for.
+const allGrantedEPs = "all_granted_eps"
 
 // groupCache is the cache file's content. Project and instance are kept so
 // that a file baked into an image, or copied to another instance, is not
@@ -60,26 +71,69 @@ type groupCache struct {
 // DiscoverGroup finds the scaling group of opts.InstanceID: the configured
 // group if any; else the cached one if the group still exists and still lists
 // the instance; else by listing the project's groups and their instances
-// until the instance turns up (then the cache is written). An instance in no
-// group gives *NotInGroupError.
+// until the instance turns up (then the cache is written). Credentials scoped
+// to enterprise projects may see no group in a plain listing, so when the
+// instance is in none of those it lists again with
+// enterprise_project_id=all_granted_eps. An instance in no group gives
+// *NotInGroupError.
 func (c *Client) DiscoverGroup(ctx context.Context, opts DiscoverOptions) (Discovery, error) {
 	if opts.GroupID != "" {
+		if err := checkID("cloud.scaling_group_id", opts.GroupID); err != nil {
+			return Discovery{}, withOp(opListGroups, err)
+		}
 		return Discovery{GroupID: opts.GroupID, Source: FoundByConfig}, nil
 	}
 	if opts.InstanceID == "" {
 		return Discovery{}, errors.New("group discovery needs the instance ID")
+	}
+	if err := checkID("instance ID", opts.InstanceID); err != nil {
+		return Discovery{}, withOp(opListGroups, err)
 	}
 	if d, ok := c.checkCache(ctx, opts); ok {
 		return d, nil
 	} else if ctx.Err() != nil {
 		return Discovery{}, ctx.Err()
 	}
-	groups, err := c.ListGroups(ctx)
-	if err != nil {
+	searched := map[string]bool{}
+	d, err := c.searchGroups(ctx, opts.InstanceID, nil, searched)
+	if err != nil || d.GroupID != "" {
+		c.writeCache(opts, d)
+		return d, err
+	}
+	ep := allGrantedEPs
+	d, err = c.searchGroups(ctx, opts.InstanceID, &ep, searched)
+	var ae *Error
+	switch {
+	case err != nil && (!errors.As(err, &ae) || ae.Retryable()):
+		return Discovery{}, err
+	case err != nil:
+		// An AS that does not know the parameter may refuse it: the plain
+		// listing's answer stands.
+		c.log.Warn().Err(err).Msg("listing the groups of every enterprise project failed; the instance is in none of the other groups")
+	case d.GroupID != "":
+		c.log.Info().Str("scaling_group_id", d.GroupID).
+			Msg("found this instance's group only among the enterprise projects' groups (enterprise_project_id=all_granted_eps)")
+		c.writeCache(opts, d)
+		return d, nil
+	}
+	return Discovery{}, &NotInGroupError{InstanceID: opts.InstanceID, ProjectID: c.projectID,
+		GroupsSearched: len(searched), EnterpriseProjects: err == nil}
+}
+
+// searchGroups lists the project's groups (with enterprise_project_id ep
+// when set) and looks for the instance in each one not searched yet. A
+// Discovery with no GroupID means not found.
+func (c *Client) searchGroups(ctx context.Context, instanceID string, ep *string, searched map[string]bool) (Discovery, error) {
+	var groups []Group
+	if err := c.eachGroup(ctx, ep, func(g Group) bool { groups = append(groups, g); return true }); err != nil {
 		return Discovery{}, err
 	}
 	for _, g := range groups {
-		found, err := c.groupHas(ctx, g.ID, opts.InstanceID)
+		if searched[g.ID] {
+			continue
+		}
+		searched[g.ID] = true
+		found, err := c.groupHas(ctx, g.ID, instanceID)
 		if IsNotFound(err) {
 			continue // deleted while we looked
 		}
@@ -87,12 +141,10 @@ func (c *Client) DiscoverGroup(ctx context.Context, opts DiscoverOptions) (Disco
 			return Discovery{}, err
 		}
 		if found {
-			d := Discovery{GroupID: g.ID, GroupName: g.Name, Source: FoundBySearch}
-			c.writeCache(opts, d)
-			return d, nil
+			return Discovery{GroupID: g.ID, GroupName: g.Name, Source: FoundBySearch}, nil
 		}
 	}
-	return Discovery{}, &NotInGroupError{InstanceID: opts.InstanceID, ProjectID: c.projectID, GroupsSearched: len(groups)}
+	return Discovery{}, nil
 }
 
 // groupHas reports whether groupID lists instanceID.
@@ -119,7 +171,7 @@ func (c *Client) checkCache(ctx context.Context, opts DiscoverOptions) (Discover
 		return Discovery{}, false
 	}
 	var gc groupCache
-	if err := json.Unmarshal(data, &gc); err != nil || gc.GroupID == "" {
+	if err := json.Unmarshal(data, &gc); err != nil || checkID("cached group ID", gc.GroupID) != nil {
 		c.log.Warn().Str("file", opts.CacheFile).Msg("scaling group cache is malformed; discovering again")
 		return Discovery{}, false
 	}
@@ -142,7 +194,7 @@ func (c *Client) checkCache(ctx context.Context, opts DiscoverOptions) (Discover
 // writeCache stores d atomically (a reader never sees half a file). A
 // failure only costs a discovery next time, so it is logged, not returned.
 func (c *Client) writeCache(opts DiscoverOptions, d Discovery) {
-	if opts.CacheFile == "" {
+	if opts.CacheFile == "" || d.GroupID == "" {
 		return
 	}
 	data, _ := json.MarshalIndent(groupCache{

@@ -40,6 +40,12 @@ const (
 	// KindCredentials: no credentials could be had (for example the
 	// instance has no agency; errors.Is(err, metadata.ErrNoAgency)).
 	KindCredentials
+	// KindUnknownRefusal: AS refused the request with a 4xx whose code the
+	// client does not know (Error.Code; "" when the answer had none), such
+	// as a cap on EXTEND or another spelling of "no longer held". Not
+	// retried by the client: whether the hook still holds the instance
+	// decides what to do (re-read HeldHooks).
+	KindUnknownRefusal
 )
 
 func (k Kind) String() string {
@@ -56,6 +62,8 @@ func (k Kind) String() string {
 		return "not found"
 	case KindCredentials:
 		return "credentials"
+	case KindUnknownRefusal:
+		return "unknown refusal"
 	default:
 		return "final"
 	}
@@ -68,7 +76,7 @@ type Error struct {
 	Op        string // e.g. "list hanging hooks"
 	Kind      Kind
 	Status    int    // HTTP status; 0 when no answer came
-	Code      string // "AS.0001", "APIG.0308"; "" when none
+	Code      string // "AS.0001", "APIG.0308", "APIGW.0308"; "" when none
 	Message   string // the service's message
 	RequestID string
 	Hint      string // what to do, for auth, permission and credentials errors
@@ -110,9 +118,9 @@ func (e *Error) Unwrap() error { return e.Err }
 // Retryable reports whether the call may succeed if made again later.
 func (e *Error) Retryable() bool { return e.Kind == KindRetryable }
 
-// Throttled reports a 429 or APIG.0308 answer.
+// Throttled reports a 429 or APIG.0308 (APIGW.0308) answer.
 func (e *Error) Throttled() bool {
-	return e.Status == http.StatusTooManyRequests || e.Code == "APIG.0308"
+	return e.Status == http.StatusTooManyRequests || gatewayCode(e.Code) == "APIG.0308"
 }
 
 func kindOf(err error) (Kind, bool) {
@@ -123,32 +131,24 @@ func kindOf(err error) (Kind, bool) {
 	return 0, false
 }
 
-// IsRetryable reports whether err is an AS error that may go away by itself
-// (network, 5xx, throttling, AS.0001, AS.0049).
-func IsRetryable(err error) bool { k, ok := kindOf(err); return ok && k == KindRetryable }
-
 // IsNoLongerHeld reports AS.7042: the hook no longer holds the instance, so
 // there is nothing left to answer. After a callback that was retried because
 // its first answer was lost, it can also mean the first attempt took effect.
 func IsNoLongerHeld(err error) bool { k, ok := kindOf(err); return ok && k == KindNoLongerHeld }
 
-// IsAuth reports refused credentials, missing permissions, or no credentials
-// at all: configuration problems that retrying will not fix.
-func IsAuth(err error) bool {
-	k, ok := kindOf(err)
-	return ok && (k == KindAuth || k == KindPermission || k == KindCredentials)
-}
-
 // IsNotFound reports a group, hook or instance that does not exist.
 func IsNotFound(err error) bool { k, ok := kindOf(err); return ok && k == KindNotFound }
 
-// ErrorCode returns the AS or API gateway error code in err, or "".
-func ErrorCode(err error) string {
+// IsUnknownRefusal reports a 4xx whose code the client does not know
+// (KindUnknownRefusal), and returns that code ("" when the answer had
+// none). The caller re-reads HeldHooks to learn whether the hook still
+// holds the instance.
+func IsUnknownRefusal(err error) (code string, ok bool) {
 	var e *Error
-	if errors.As(err, &e) {
-		return e.Code
+	if errors.As(err, &e) && e.Kind == KindUnknownRefusal {
+		return e.Code, true
 	}
-	return ""
+	return "", false
 }
 
 // errorText is err's message without url.Error's method and URL, which
@@ -193,8 +193,6 @@ func iamAction(op string) string {
 		return "as:instanceHooks:list"
 	case opCallback:
 		return "as:instanceHooks:action"
-	case opShowHook:
-		return "as:lifecycleHooks:get"
 	case opListHooks:
 		return "as:lifecycleHooks:list"
 	case opListGroups:
@@ -205,12 +203,35 @@ func iamAction(op string) string {
 	return ""
 }
 
+// gatewayCode spells an API gateway code the one way the client compares
+// it: Huawei's pages write APIG.0308 and APIGW.0308 for the same thing.
+func gatewayCode(code string) string {
+	if rest, ok := strings.CutPrefix(code, "APIGW."); ok {
+		return "APIG." + rest
+	}
+	return code
+}
+
 // retryableCode reports service codes worth retrying, whatever their status.
 func retryableCode(code string) bool {
-	switch code {
+	switch gatewayCode(code) {
 	case "AS.0001", // system error
 		"AS.0049",   // AS's call to IAM failed
 		"APIG.0308": // throttled by the API gateway
+		return true
+	}
+	return false
+}
+
+// badRequestCode reports the codes that say our own request was malformed:
+// no retry and no re-read will change the answer.
+func badRequestCode(code string) bool {
+	switch code {
+	case "AS.0008", // project ID mismatch
+		"AS.0022", // bad request body
+		"AS.7034", // invalid callback action result
+		"AS.7039", // callback action result empty
+		"AS.7040": // callback object empty
 		return true
 	}
 	return false
@@ -220,13 +241,22 @@ func retryableCode(code string) bool {
 func classify(op string, err error) *Error {
 	var e *Error
 	if errors.As(err, &e) {
+		if e.Op == "" {
+			e.Op = op // refused by a check before or after the call
+		}
 		return e
 	}
 	e = &Error{Op: op, Err: err, Kind: KindFinal}
 	var ce *credentialsError
 	var sre *sdkerr.ServiceResponseError
 	var srv sdkerr.ServiceResponseError
+	var use *unexpectedStatusError
+	var tle *answerTooLargeError
 	switch {
+	case errors.As(err, &use):
+		e.Status, e.Message, e.Err = use.status, use.detail(), nil
+	case errors.As(err, &tle):
+		e.Message, e.Err = tle.Error(), nil
 	case errors.As(err, &ce):
 		e.Err = ce
 		if errors.Is(err, metadata.ErrNoAgency) || ce.final {
@@ -272,7 +302,8 @@ func fromService(e *Error, sre *sdkerr.ServiceResponseError) {
 		e.Kind = KindRetryable
 	case e.Code == "AS.7042":
 		e.Kind = KindNoLongerHeld
-	case e.Status == http.StatusUnauthorized || e.Code == "AS.0005" || e.Code == "AS.0006":
+	case e.Status == http.StatusUnauthorized || e.Code == "AS.0005" || e.Code == "AS.0006" ||
+		gatewayCode(e.Code) == "APIG.0301" || gatewayCode(e.Code) == "APIG.0303":
 		e.Kind = KindAuth
 		e.Hint = "the credentials were refused: check the access key and secret key (or the agency bound to the instance), " +
 			"and that the instance's clock is right (signatures more than 15 minutes off are refused)"
@@ -285,8 +316,10 @@ func fromService(e *Error, sre *sdkerr.ServiceResponseError) {
 		e.Hint += ": grant the agency or user the AS permissions the README lists"
 	case e.Code == "AS.2007" || e.Code == "AS.0007" || e.Code == "AS.4006" || e.Status == http.StatusNotFound:
 		e.Kind = KindNotFound
-	default:
+	case badRequestCode(e.Code):
 		e.Kind = KindFinal
+	default:
+		e.Kind = KindUnknownRefusal
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/huaweicloud/huaweicloud-sdk-go-v3/core/sdkerr"
+	asregion "github.com/huaweicloud/huaweicloud-sdk-go-v3/services/as/v1/region"
 
 	"github.com/asagent/asagent/internal/metadata"
 )
@@ -114,35 +115,73 @@ func TestClassify(t *testing.T) {
 	}
 }
 
-// The endpoint comes from cloud.as_endpoint when set and from the SDK's
-// region table otherwise; anything unusable is refused at construction.
-func TestResolveEndpoints(t *testing.T) {
+// The endpoint comes from cloud.as_endpoint when set, from the SDK's region
+// table otherwise, and for a region the table lacks it is derived from the
+// documented pattern (before, such a region refused to start); anything
+// unusable is refused at construction.
+func TestResolveEndpoint(t *testing.T) {
 	cases := []struct {
 		region, endpoint string
-		want             string // "" means an error
+		want, wantFrom   string // want "" means an error
 	}{
-		{"cn-north-4", "", "https://as.cn-north-4.myhuaweicloud.com"},
-		{"ap-southeast-1", "", "https://as.ap-southeast-1.myhwclouds.com"},
-		{"cn-north-4", "http://127.0.0.1:8080", "http://127.0.0.1:8080"},
-		{"", "https://as.example.test/", "https://as.example.test"},
-		{"xx-nowhere-9", "", ""},
-		{"", "", ""},
-		{"", "as.example.test", ""},
-		{"", "https://as.example.test/v1", ""},
+		{"cn-north-4", "", "https://as.cn-north-4.myhuaweicloud.com", EndpointFromTable},
+		{"ap-southeast-1", "", "https://as.ap-southeast-1.myhwclouds.com", EndpointFromTable},
+		{"ae-ad-1", "", "https://as.ae-ad-1.myhuaweicloud.com", EndpointFromDerived},
+		{"xx-nowhere-9", "", "https://as.xx-nowhere-9.myhuaweicloud.com", EndpointFromDerived},
+		{"cn-north-4", "http://127.0.0.1:8080", "http://127.0.0.1:8080", EndpointFromConfig},
+		{"", "https://as.example.test/", "https://as.example.test", EndpointFromConfig},
+		{"", "", "", ""},
+		{"", "as.example.test", "", ""},
+		{"", "https://as.example.test/v1", "", ""},
+		{"evil.example/x", "", "", ""},
+		{"cn-north-4.evil.example", "", "", ""},
+		{"CN-NORTH-4", "", "", ""},
+		{strings.Repeat("a", 64), "", "", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.region+" "+tc.endpoint, func(t *testing.T) {
-			got, err := resolveEndpoints(tc.region, tc.endpoint)
+			got, from, err := resolveEndpoint(tc.region, tc.endpoint)
 			if tc.want == "" {
 				if err == nil {
-					t.Fatalf("resolveEndpoints = %v, want an error", got)
+					t.Fatalf("resolveEndpoint = %v, want an error", got)
 				}
 				return
 			}
-			if err != nil || len(got) == 0 || got[0] != tc.want {
-				t.Fatalf("resolveEndpoints = %v, %v; want %s", got, err, tc.want)
+			if err != nil || got != tc.want || from != tc.wantFrom {
+				t.Fatalf("resolveEndpoint = %v (%s), %v; want %s (%s)", got, from, err, tc.want, tc.wantFrom)
 			}
 		})
+	}
+}
+
+// The agent's copy of the SDK's AS region table holds every region the SDK
+// knows, with the SDK's endpoint: a newer SDK that adds one fails here
+// until the list has it. (The SDK's own lookup also reads region overrides
+// from the environment and files, which the agent does not use; this test
+// sets none.)
+func TestRegionTableMatchesSDK(t *testing.T) {
+	_, err := asregion.SafeValueOf("asagent-no-such-region")
+	if err == nil {
+		t.Fatal("the SDK knows a region it cannot have")
+	}
+	msg := err.Error()
+	i, j := strings.LastIndex(msg, "["), strings.LastIndex(msg, "]")
+	if i < 0 || j < i {
+		t.Fatalf("cannot read the SDK's region list from %q", msg)
+	}
+	sdkIDs := strings.Split(msg[i+1:j], ", ")
+	if len(sdkIDs) != len(sdkRegions) {
+		t.Errorf("the SDK has %d AS regions, the agent's list %d", len(sdkIDs), len(sdkRegions))
+	}
+	for _, id := range sdkIDs {
+		r, err := asregion.SafeValueOf(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, from, err := resolveEndpoint(id, "")
+		if err != nil || from != EndpointFromTable || got != r.Endpoints[0] {
+			t.Errorf("region %s: %s (%s), %v; the SDK says %s", id, got, from, err, r.Endpoints[0])
+		}
 	}
 }
 

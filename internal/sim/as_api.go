@@ -27,7 +27,11 @@ const (
 	codeEmptyResult     = "AS.7039" // 400: callback action result empty
 	codeEmptyObject     = "AS.7040" // 400: callback object empty
 	codeNotHanging      = "AS.7042" // 400: callback object does not exist (or is no longer HANGING)
-	codeThrottled       = "APIG.0308"
+
+	// The API gateway's code numbers; gatewayCode adds the prefix.
+	gwThrottled  = "0308" // 429: throttled
+	gwNoSuchAPI  = "0101" // 404: the API does not exist
+	gwBadIAMAuth = "0301" // 401: incorrect IAM authentication information
 )
 
 // Paging limits of the list APIs.
@@ -47,11 +51,16 @@ func (s *Sim) gateway(c *call) bool {
 		return false
 	}
 	project := c.r.PathValue("project_id")
+	prefix := s.gatewayPrefix()
 	if !s.allow(project) {
-		c.gatewayError(http.StatusTooManyRequests, codeThrottled, "The throttling threshold has been reached: policy user over ratelimit")
+		c.gatewayError(http.StatusTooManyRequests, gatewayCode(prefix, gwThrottled), "The throttling threshold has been reached: policy user over ratelimit")
 		return false
 	}
 	if e := s.authenticate(c); e != nil {
+		if prefix == GatewayAPIGW {
+			c.gatewayError(http.StatusUnauthorized, gatewayCode(prefix, gwBadIAMAuth), "Incorrect IAM authentication information: "+e.msg)
+			return false
+		}
 		c.asError(http.StatusUnauthorized, e.code, e.msg)
 		return false
 	}
@@ -288,21 +297,28 @@ func (s *Sim) serveCallback(c *call) {
 	if r != nil {
 		c.rec.InstanceID, c.rec.Hook = in.id, r.hook
 	}
-	if code != "" {
-		msg := "the lifecycle hook callback object does not exist or is not HANGING"
-		if code == codeNoInstance {
-			msg = "the instance does not exist in the scaling group"
-		}
-		c.asError(http.StatusBadRequest, code, msg)
+	switch {
+	case code == codeNoInstance:
+		c.asError(http.StatusBadRequest, code, "the instance does not exist in the scaling group")
+		return
+	case code != "":
+		c.asError(http.StatusBadRequest, s.notHeldCode(), "the lifecycle hook callback object does not exist or is not HANGING")
 		return
 	}
-	c.rec.InstanceID, c.rec.Hook = in.id, r.hook
 	if b.Result == ResultExtend {
+		if code, refused := s.extendRefused(r); refused {
+			c.asError(http.StatusBadRequest, code, "the lifecycle hook's timeout cannot be extended any more")
+			return
+		}
 		s.extend(r)
 		s.logf("%s lifecycle group=%s instance=%s hook=%s EXTEND to %s",
 			formatTime(s.now()), g.id, in.id, r.hook, formatTime(r.timeout))
 	} else {
 		s.answer(g, in, r, b.Result, ByCallback, s.now())
+	}
+	if s.loseAnswer(b.Result) {
+		s.lose(c)
+		return
 	}
 	c.noContent()
 }
@@ -385,6 +401,9 @@ func (s *Sim) serveListGroups(c *call) {
 	defer s.mu.Unlock()
 	var all []groupJSON
 	for _, g := range s.groups {
+		if !s.listedGroup(g, q.Get("enterprise_project_id")) {
+			continue
+		}
 		gj := s.groupToJSON(g)
 		if name := q.Get("scaling_group_name"); name != "" && !strings.Contains(gj.Name, name) {
 			continue

@@ -121,6 +121,9 @@ func (c *call) write(status int, body []byte) {
 		c.w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	}
 	c.w.Header().Set("X-Request-Id", newUUID())
+	if c.sim != nil {
+		c.w.Header().Set("Date", c.sim.dateHeader())
+	}
 	c.w.WriteHeader(status)
 	_, _ = c.w.Write(body) // a client that went away is not the simulator's problem
 }

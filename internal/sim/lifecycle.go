@@ -13,10 +13,11 @@ const maxHooksPerGroup = 5
 
 // group is a scaling group's state.
 type group struct {
-	id, name  string
-	created   time.Time
-	hooks     []*hook     // creation order, which is the order the list API returns
-	instances []*instance // join order
+	id, name          string
+	enterpriseProject string
+	created           time.Time
+	hooks             []*hook     // creation order, which is the order the list API returns
+	instances         []*instance // join order
 }
 
 // hook is a lifecycle hook's configuration. Changes apply to the next hold;
@@ -35,6 +36,9 @@ type instance struct {
 	id, state string
 	created   time.Time
 	records   []*record
+	// holdAt is when a PENDING instance is to be held by the launch hooks
+	// (Unknowns.HoldDelay); zero when no hold is due.
+	holdAt time.Time
 }
 
 // record is one hook holding one instance: what the hanging-instances API
@@ -104,7 +108,7 @@ func (s *Sim) load(sc *Scenario) {
 	s.project, s.region, s.zone = sc.ProjectID, sc.Region, sc.AvailabilityZone
 	s.local, s.userData = sc.LocalInstance, sc.UserData
 	for _, sg := range sc.Groups {
-		g := &group{id: sg.ID, name: sg.Name, created: now}
+		g := &group{id: sg.ID, name: sg.Name, enterpriseProject: sg.EnterpriseProjectID, created: now}
 		for _, h := range sg.Hooks {
 			g.hooks = append(g.hooks, &hook{
 				name: h.Name, typ: h.Type, defaultResult: h.DefaultResult, timeout: h.DefaultTimeout,
@@ -117,7 +121,7 @@ func (s *Sim) load(sc *Scenario) {
 			g.instances = append(g.instances, inst)
 			switch in.State {
 			case StatePendingWait:
-				s.hold(g, inst, HookLaunch, now)
+				s.holdAfterDelay(g, inst, sc.Unknowns.HoldDelay, now)
 			case StateRemovingWait:
 				s.hold(g, inst, HookTerminate, now)
 			default:
@@ -198,6 +202,19 @@ func (s *Sim) hold(g *group, in *instance, hookType string, now time.Time) {
 	s.logf("%s lifecycle group=%s instance=%s %s held by %d hook(s)",
 		now.Format(time.RFC3339), g.id, in.id, in.state, len(in.records))
 	s.settle(g, in, now)
+}
+
+// holdAfterDelay holds a joining instance with the launch hooks, at once or,
+// with a delay, at the first sweep after it: until then the instance is
+// PENDING and no hook lists it.
+func (s *Sim) holdAfterDelay(g *group, in *instance, delay time.Duration, now time.Time) {
+	if delay <= 0 {
+		s.hold(g, in, HookLaunch, now)
+		return
+	}
+	in.state, in.holdAt = StatePending, now.Add(delay)
+	s.logf("%s lifecycle group=%s instance=%s %s; launch hooks hold it at %s",
+		now.Format(time.RFC3339), g.id, in.id, in.state, in.holdAt.Format(time.RFC3339))
 }
 
 // answer applies a CONTINUE or ABANDON to one HANGING record and lets the
@@ -286,6 +303,11 @@ func (s *Sim) sweep() {
 	var due []expired
 	for _, g := range s.groups {
 		for _, in := range g.instances {
+			if !in.holdAt.IsZero() && !in.holdAt.After(now) {
+				at := in.holdAt
+				in.holdAt = time.Time{}
+				s.hold(g, in, HookLaunch, at)
+			}
 			for _, r := range in.records {
 				if r.status == statusHanging && !r.timeout.After(now) {
 					due = append(due, expired{g, in, r})
@@ -316,7 +338,7 @@ func (s *Sim) addInstances(g *group, ids []string, now time.Time) error {
 	for _, id := range ids {
 		in := &instance{id: id, state: StatePending, created: now}
 		g.instances = append(g.instances, in)
-		s.hold(g, in, HookLaunch, now)
+		s.holdAfterDelay(g, in, s.unknowns.HoldDelay, now)
 	}
 	return nil
 }

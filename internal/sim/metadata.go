@@ -163,6 +163,10 @@ func (s *Sim) serveToken(c *call) {
 		c.text(http.StatusNotFound, "Not Found\n")
 		return
 	}
+	if st := s.tokenPutStatus(); st != 0 {
+		c.text(st, http.StatusText(st)+"\n")
+		return
+	}
 	ttl, err := strconv.Atoi(c.r.Header.Get(headerTokenTTL))
 	if err != nil || ttl < minTokenTTL || ttl > maxTokenTTL {
 		c.text(http.StatusBadRequest, "Bad Request: "+headerTokenTTL+" must be "+

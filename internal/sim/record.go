@@ -10,7 +10,7 @@ import (
 // Request is one request as the simulator saw and answered it, so tests can
 // assert exactly which calls a client made and how many.
 type Request struct {
-	Time         time.Time // when it arrived, by the simulator's clock
+	Time         time.Time // when it arrived, by AS's clock (the clock plus Unknowns.ClockOffset)
 	Method, Path string
 	Route        Route
 	// What the request named: the group and hook from the path or body, the

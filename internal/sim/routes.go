@@ -90,7 +90,7 @@ func trimTrailingSlash(next http.Handler) http.Handler {
 // gateway's "API does not exist" for AS paths, a plain 404 elsewhere.
 func (s *Sim) serveUnknown(c *call) {
 	if strings.HasPrefix(c.r.URL.Path, asPrefix) {
-		c.gatewayError(http.StatusNotFound, "APIG.0101", "The API does not exist or has not been published in the environment")
+		c.gatewayError(http.StatusNotFound, gatewayCode(s.gatewayPrefix(), gwNoSuchAPI), "The API does not exist or has not been published in the environment")
 		return
 	}
 	c.text(http.StatusNotFound, "Not Found\n")

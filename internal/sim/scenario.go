@@ -45,14 +45,19 @@ type Scenario struct {
 	// as on an instance launched without user data.
 	UserData string  `yaml:"user_data"`
 	Groups   []Group `yaml:"groups"`
+	// Unknowns play the real cloud's undocumented behaviours (see Unknowns).
+	Unknowns Unknowns `yaml:"unknowns"`
 }
 
 // Group is a scaling group with its lifecycle hooks and instances.
 type Group struct {
-	ID        string     `yaml:"id"`
-	Name      string     `yaml:"name"`
-	Hooks     []Hook     `yaml:"hooks"`
-	Instances []Instance `yaml:"instances"`
+	ID   string `yaml:"id"`
+	Name string `yaml:"name"`
+	// EnterpriseProjectID is the group's enterprise project; empty means
+	// the default one, "0".
+	EnterpriseProjectID string     `yaml:"enterprise_project_id"`
+	Hooks               []Hook     `yaml:"hooks"`
+	Instances           []Instance `yaml:"instances"`
 }
 
 // Hook is a lifecycle hook. Empty DefaultResult means ABANDON and zero
@@ -121,6 +126,7 @@ func (sc *Scenario) clone() *Scenario {
 		g.Instances = slices.Clone(g.Instances)
 		out.Groups[i] = g
 	}
+	out.Unknowns.LostAnswerResults = slices.Clone(sc.Unknowns.LostAnswerResults)
 	return &out
 }
 
@@ -160,6 +166,8 @@ var (
 	// idPattern accepts the IDs AS uses (UUIDs, 32-hex project IDs) and
 	// readable test IDs, but nothing that would need escaping in a path.
 	idPattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+	// codePattern is an error code: AS.7042, APIG.0308, APIGW.0301.
+	codePattern = regexp.MustCompile(`^[A-Za-z]{1,16}\.[A-Za-z0-9]{1,16}$`)
 )
 
 // validate checks the scenario against the API's rules, fills in defaults,
@@ -180,6 +188,9 @@ func (sc *Scenario) validate(minTimeout int) error {
 	if sc.LocalInstance != "" && !idPattern.MatchString(sc.LocalInstance) {
 		return fmt.Errorf("scenario: local_instance %q: want letters, digits, '.', '_' or '-'", sc.LocalInstance)
 	}
+	if err := sc.Unknowns.Validate(); err != nil {
+		return fmt.Errorf("scenario: %w", err)
+	}
 	seenGroup := map[string]bool{}
 	seenInstance := map[string]string{}
 	for i := range sc.Groups {
@@ -194,6 +205,12 @@ func (sc *Scenario) validate(minTimeout int) error {
 		seenGroup[g.ID] = true
 		if g.Name == "" {
 			g.Name = g.ID
+		}
+		if g.EnterpriseProjectID == "" {
+			g.EnterpriseProjectID = DefaultEnterpriseProject
+		}
+		if !idPattern.MatchString(g.EnterpriseProjectID) {
+			return fmt.Errorf("%s.enterprise_project_id %q: want letters, digits, '.', '_' or '-'", where, g.EnterpriseProjectID)
 		}
 		if err := validateHooks(where, g.Hooks, minTimeout); err != nil {
 			return err

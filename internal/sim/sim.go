@@ -10,7 +10,10 @@
 // tests check it against the official SDK.
 //
 // All time comes from Options.Clock, so hook timeouts, EXTEND, credential
-// expiry and X-Sdk-Date skew can be driven by a fake clock.
+// expiry and X-Sdk-Date skew can be driven by a fake clock; the cloud's own
+// clock may run ahead of it or behind (Unknowns.ClockOffset). Unknowns also
+// play the other behaviours of the real cloud that its documentation leaves
+// open.
 package sim
 
 import (
@@ -19,6 +22,7 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -99,6 +103,12 @@ type Sim struct {
 	faults    map[Route]*faultState
 	throttle  throttle
 	outcomes  []Outcome
+	unknowns  Unknowns
+	lostLeft  int // answers still to lose (Unknowns.LostAnswers)
+
+	// offset is Unknowns.ClockOffset, read without mu: every request
+	// stamps its record with now() before taking any lock.
+	offset atomic.Int64
 }
 
 // New builds a simulator from opts. It fails when an option or the scenario
@@ -131,6 +141,8 @@ func New(opts Options) (*Sim, error) {
 	if err := sc.validate(s.minHookTimeout); err != nil {
 		return nil, err
 	}
+	s.unknowns, s.lostLeft = sc.Unknowns, sc.Unknowns.LostAnswers
+	s.offset.Store(int64(sc.Unknowns.ClockOffset)) // before load: holds start by AS's clock
 	s.load(sc)
 	s.issueCredential(s.clock.Now())
 	s.handler = s.routes()
@@ -195,9 +207,11 @@ func (s *Sim) SetLocalInstance(id string) {
 	s.local = id
 }
 
-// now is the simulator's current time in UTC, the zone of every timestamp
-// the APIs return.
-func (s *Sim) now() time.Time { return s.clock.Now().UTC() }
+// now is AS's current time in UTC, the zone of every timestamp the APIs
+// return: the clock plus Unknowns.ClockOffset.
+func (s *Sim) now() time.Time {
+	return s.clock.Now().UTC().Add(time.Duration(s.offset.Load()))
+}
 
 // logf writes one line to the log, if there is one.
 func (s *Sim) logf(format string, args ...any) {

@@ -146,7 +146,7 @@ func (s *Sim) groupToJSON(g *group) groupJSON {
 		CurrentInstanceNumber: n, DesireInstanceNumber: n, MinInstanceNumber: 0, MaxInstanceNumber: max(n, 10),
 		CoolDownTime: 300, AvailableZones: []string{s.zone}, CreateTime: formatTime(g.created),
 		HealthAuditMethod: "NOVA_AUDIT", HealthAuditTime: 5, InstanceTerminatePolicy: "OLD_CONFIG_OLD_INSTANCE",
-		EnterpriseProjectID: "0",
+		EnterpriseProjectID: g.enterpriseProject,
 	}
 }
 
