@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -70,7 +71,7 @@ func (p *phaseRun) recordFor(hook string, res config.Result) {
 func (p *phaseRun) sendOwn(ctx context.Context, hook string) error {
 	res := asclient.Result(p.st.Hooks[hook].Result)
 	err := p.e.callback(ctx, p.callbackFor(hook, res), p.st.Hooks[hook].Timeout, extendRound)
-	if err != nil && !asclient.IsNoLongerHeld(err) && ctx.Err() == nil {
+	if err != nil && !noLongerHeld(err) && ctx.Err() == nil {
 		p.event(zerolog.ErrorLevel, evResultFailed, hook).Err(err).Msg("result not accepted yet; will try again")
 		p.extendAfter[hook] = p.e.clock.Now().Add(p.e.retry.Delay(p.extendFails[hook]))
 		p.extendFails[hook]++
@@ -135,7 +136,7 @@ func (p *phaseRun) delivered(r sent, cut bool) {
 	case r.err == nil:
 		hs.Sent, hs.SentAt = string(r.res), p.e.clock.Now()
 		p.event(zerolog.InfoLevel, evResultSent, r.hook).Msg("answered the hook")
-	case asclient.IsNoLongerHeld(r.err):
+	case noLongerHeld(r.err):
 		p.notHeld(r.hook, "result refused")
 	case cut:
 		p.log.Warn().Err(r.err).Str("hook", r.hook).Str("result", string(r.res)).Msg("stopping before AS accepted the result")
@@ -192,7 +193,14 @@ func (e *Engine) callback(ctx context.Context, cb asclient.Callback, timeout tim
 		cctx, cancel := clockwork.WithDeadline(ctx, e.clock, deadline)
 		err := e.deps.Hooks.Callback(cctx, cb)
 		cancel()
-		if err == nil || asclient.IsNoLongerHeld(err) || ctx.Err() != nil {
+		code, unknown := asclient.IsUnknownRefusal(err)
+		if unknown {
+			err = e.explainRefusal(ctx, cb.HookName, code, err)
+		}
+		// A refusal of a hook that still holds is not transient: within a
+		// round (an EXTEND) it is not retried at once; the caller's backoff
+		// paces the next try.
+		if err == nil || noLongerHeld(err) || ctx.Err() != nil || (unknown && round > 0) {
 			return err
 		}
 		delay := e.retry.Delay(attempt)
@@ -207,6 +215,36 @@ func (e *Engine) callback(ctx context.Context, cb asclient.Callback, timeout tim
 			return err
 		}
 	}
+}
+
+// errNotListed marks a refusal that AS explains by no longer listing the
+// hook as held.
+var errNotListed = errors.New("AS no longer lists the hook as held")
+
+// noLongerHeld reports an answer meaning the hook no longer holds the
+// instance: AS.7042, or a refusal explained by the held-hook list.
+func noLongerHeld(err error) bool {
+	return asclient.IsNoLongerHeld(err) || errors.Is(err, errNotListed)
+}
+
+// explainRefusal asks AS whether a hook whose callback was refused with a
+// code we do not know (an EXTEND cap, another code for "not held") still
+// holds the instance. If the list no longer shows it, the refusal means
+// "no longer held"; if it does, or the list cannot be read, the refusal
+// stays an error that callback retries with backoff, logging the code once.
+func (e *Engine) explainRefusal(ctx context.Context, hook, code string, refusal error) error {
+	lctx, cancel := clockwork.WithTimeout(ctx, e.clock, repollBound)
+	defer cancel()
+	held, err := e.deps.Hooks.HeldHooks(lctx, e.id.GroupID, e.id.InstanceID)
+	if err != nil {
+		return refusal
+	}
+	for _, h := range held {
+		if h.HookName == hook {
+			return refusal
+		}
+	}
+	return fmt.Errorf("%w (the callback was refused with %s): %w", errNotListed, code, refusal)
 }
 
 func earlier(a, b time.Time) time.Time {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/asagent/asagent/internal/asclient"
 	"github.com/asagent/asagent/internal/checks"
 	"github.com/asagent/asagent/internal/config"
 	"github.com/asagent/asagent/internal/control"
@@ -115,7 +114,7 @@ func (p *phaseRun) handle(ctx context.Context, req ctlRequest) (over bool) {
 	}
 	err := p.sendOwn(ctx, req.hook)
 	switch {
-	case asclient.IsNoLongerHeld(err):
+	case noLongerHeld(err):
 		err = nil // recorded as no longer held; status shows it
 	case err != nil:
 		err = fmt.Errorf("result recorded, not accepted by AS yet; the agent keeps sending it: %w", err)

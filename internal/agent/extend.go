@@ -82,14 +82,19 @@ func (p *phaseRun) extendDue(ctx context.Context, force bool) {
 		err := p.e.callback(ctx, p.callbackFor(name, asclient.Extend), hs.Timeout, extendRound)
 		switch {
 		case err == nil:
+			if p.extendFails[name] > 0 {
+				p.log.Info().Str("hook", name).Int("failures", p.extendFails[name]).Msg("EXTEND accepted again")
+			}
 			hs.Extends++
 			sent[name] = hs.Timeout
 			p.extendFails[name] = 0
 			p.event(zerolog.InfoLevel, evExtendSent, name).Int("extends", hs.Extends).Msg("sent EXTEND")
-		case asclient.IsNoLongerHeld(err):
+		case noLongerHeld(err):
 			p.notHeld(name, "EXTEND refused")
 		default:
-			p.event(zerolog.ErrorLevel, evExtendFailed, name).Err(err).Msg("EXTEND failed; will try again")
+			if p.extendFails[name] == 0 {
+				p.event(zerolog.ErrorLevel, evExtendFailed, name).Err(err).Msg("EXTEND failed; will try again with backoff")
+			}
 			p.extendAfter[name] = p.e.clock.Now().Add(p.e.retry.Delay(p.extendFails[name]))
 			p.extendFails[name]++
 		}

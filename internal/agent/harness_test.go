@@ -159,16 +159,21 @@ func (h *harness) script(phase, name, body string) {
 func (h *harness) start() { h.startWith(h.client) }
 
 // startWith runs an engine that calls AS through hooks.
-func (h *harness) startWith(hooks Hooks) {
+func (h *harness) startWith(hooks Hooks) { h.startWithOffset(hooks, nil) }
+
+// startWithOffset runs an engine that calls AS through hooks and corrects
+// AS's timestamps by offset (nil: none).
+func (h *harness) startWithOffset(hooks Hooks, offset func() (time.Duration, bool)) {
 	h.t.Helper()
 	log := zerolog.New(io.MultiWriter(zerolog.NewTestWriter(h.t), &h.logs)).With().Str("side", "agent").Logger()
 	signals := checks.NewSignalBoard(nil)
 	h.engine = NewEngine(h.cfg, Identity{InstanceID: h.local, GroupID: h.group}, Deps{
-		Hooks:     hooks,
-		NewRunner: CheckRunners(h.cfg, checks.Options{Log: log, Signals: signals, NoWatch: true}),
-		Signals:   signals,
-		Log:       log,
-		Rand:      func() float64 { return 0.5 },
+		Hooks:       hooks,
+		NewRunner:   CheckRunners(h.cfg, checks.Options{Log: log, Signals: signals, NoWatch: true}),
+		Signals:     signals,
+		Log:         log,
+		Rand:        func() float64 { return 0.5 },
+		ClockOffset: offset,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel, h.done = cancel, make(chan error, 1)

@@ -100,18 +100,19 @@ func (s *Service) Run(ctx context.Context) error {
 }
 
 func (s *Service) run(ctx context.Context) error {
-	id, hooks, err := s.identify(ctx)
+	id, as, err := s.identify(ctx)
 	if err != nil {
 		return nil // ctx ended while still finding out
 	}
 	e := NewEngine(s.cfg, id, Deps{
-		Hooks:     hooks,
-		NewRunner: CheckRunners(s.cfg, checks.Options{Clock: s.opts.Clock, Log: s.log, Signals: s.signals}),
-		Signals:   s.signals,
-		Clock:     s.opts.Clock,
-		Log:       s.log,
-		Notify:    s.opts.Notifier.Status,
-		Beat:      s.opts.Notifier.Watchdog,
+		Hooks:       as,
+		ClockOffset: as.ClockOffset,
+		NewRunner:   CheckRunners(s.cfg, checks.Options{Clock: s.opts.Clock, Log: s.log, Signals: s.signals}),
+		Signals:     s.signals,
+		Clock:       s.opts.Clock,
+		Log:         s.log,
+		Notify:      s.opts.Notifier.Status,
+		Beat:        s.opts.Notifier.Watchdog,
 	})
 	s.mu.Lock()
 	s.engine = e
@@ -123,7 +124,7 @@ func (s *Service) run(ctx context.Context) error {
 // identify learns the instance and its group, retrying until it can or ctx
 // ends. Each kind of trouble is logged when it starts and when it changes,
 // not at every attempt.
-func (s *Service) identify(ctx context.Context) (Identity, Hooks, error) {
+func (s *Service) identify(ctx context.Context) (Identity, *asclient.Client, error) {
 	s.setStatus("starting: asking the metadata service who this instance is")
 	setup, err := cloud.New(ctx, s.cfg, s.opts.Getenv, s.opts.Clock, s.log)
 	if err != nil {
