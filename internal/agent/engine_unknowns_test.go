@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -52,39 +53,67 @@ func TestUnknownNotHeldCodeIsExplainedByTheList(t *testing.T) {
 
 // EXTENDs capped with an unknown code while the hook still holds: the
 // agent retries with backoff (not in a loop), and when the checks pass the
-// CONTINUE goes out at once, never waiting behind the failing EXTEND.
+// CONTINUE goes out at once, never waiting behind the failing EXTEND, with
+// or without slow calls.
 func TestCappedExtendNeverHoldsUpTheResult(t *testing.T) {
+	for _, latency := range []time.Duration{0, 3 * time.Second} {
+		t.Run(fmt.Sprint("latency ", latency), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) { cappedExtend(t, latency) })
+		})
+	}
+}
+
+func cappedExtend(t *testing.T, latency time.Duration) {
+	sc := sim.DefaultScenario()
+	sc.Unknowns.ExtendRefusalCode, sc.Unknowns.ExtendCap = "AS.7050", 1
+	h := newHarness(t, sc)
+	h.sim.SetFault(sim.RouteCallback, sim.Fault{Latency: latency})
+	h.cfg.Launch.MaxWait = h.cfg.Launch.MaxWait * 3
+	h.script(PhaseLaunch, "10-ready", `[ -e "`+h.dir+`/ready" ]`)
+	h.start()
+	// The first EXTEND (at 50 min) moves the timeout to 2 h; the second,
+	// due at 1 h 50, is refused; the checks can pass from 1 h 55.
+	time.Sleep(time.Hour + 55*time.Minute)
+	touch(t, h.dir+"/ready")
+	passed := time.Now()
+	h.waitFor(time.Minute, "the outcome", func() bool { return len(h.outcomes()) == 1 })
+	answered := h.outcomes()["INSTANCE_LAUNCHING/"+sim.DefaultLaunchHook]
+	h.stop()
+	if answered.Result != "CONTINUE" || answered.By != sim.ByCallback {
+		t.Fatalf("outcome = %+v, want CONTINUE by the agent", answered)
+	}
+	// One check interval (5 s) to notice, one EXTEND round (20 s) at most.
+	took := answered.Time.Sub(passed)
+	t.Logf("CONTINUE %s after the checks could pass (call latency %s)", took, latency)
+	if took > 30*time.Second {
+		t.Errorf("CONTINUE %s after the checks could pass", took)
+	}
+	refused := 0
+	for _, r := range h.callbacks() {
+		if r.Result == "EXTEND" && r.Status == 400 {
+			refused++
+		}
+	}
+	// Five minutes of refusals with backoff (0.5 s doubling to 30 s).
+	if refused < 2 || refused > 40 {
+		t.Errorf("%d refused EXTENDs in 5 minutes, want a few retries with backoff", refused)
+	}
+	h.checkCallPattern()
+}
+
+// A launch hold that appears only after the instance sat PENDING for a
+// while (the agent starts first): the agent keeps polling fast and answers.
+func TestHoldAfterPendingWindow(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		sc := sim.DefaultScenario()
-		sc.Unknowns.ExtendRefusalCode, sc.Unknowns.ExtendCap = "AS.7050", 1
+		sc.Unknowns.HoldDelay = 90 * time.Second
 		h := newHarness(t, sc)
-		h.cfg.Launch.MaxWait = h.cfg.Launch.MaxWait * 3
-		h.script(PhaseLaunch, "10-ready", `[ -e "`+h.dir+`/ready" ]`)
+		h.script(PhaseLaunch, "10-ready", `true`)
 		h.start()
-		// The first EXTEND (at 50 min) moves the timeout to 2 h; the
-		// second, due at 1 h 50, is refused; the checks pass at 1 h 55.
-		time.Sleep(time.Hour + 55*time.Minute)
-		touch(t, h.dir+"/ready")
-		passed := time.Now()
-		h.waitFor(time.Minute, "the outcome", func() bool { return len(h.outcomes()) == 1 })
-		answered := h.outcomes()["INSTANCE_LAUNCHING/"+sim.DefaultLaunchHook]
+		h.waitFor(10*time.Minute, "the outcome", func() bool { return len(h.outcomes()) == 1 })
 		h.stop()
-		if answered.Result != "CONTINUE" || answered.By != sim.ByCallback {
-			t.Fatalf("outcome = %+v, want CONTINUE by the agent", answered)
-		}
-		// One check interval (5 s) to notice, one EXTEND round (20 s) at most.
-		if took := answered.Time.Sub(passed); took > 30*time.Second {
-			t.Errorf("CONTINUE %s after the checks could pass", took)
-		}
-		refused := 0
-		for _, r := range h.callbacks() {
-			if r.Result == "EXTEND" && r.Status == 400 {
-				refused++
-			}
-		}
-		// Five minutes of refusals with backoff (0.5 s doubling to 30 s).
-		if refused < 2 || refused > 40 {
-			t.Errorf("%d refused EXTENDs in 5 minutes, want a few retries with backoff", refused)
+		if o := h.outcomes()["INSTANCE_LAUNCHING/"+sim.DefaultLaunchHook]; o.Result != "CONTINUE" || o.By != sim.ByCallback {
+			t.Errorf("outcome = %+v, want CONTINUE by the agent", o)
 		}
 		h.checkCallPattern()
 	})
