@@ -55,7 +55,7 @@ func (r *recordFirstHooks) check(t *testing.T) {
 func controlHarness(t *testing.T, sc *sim.Scenario) (*harness, *recordFirstHooks) {
 	h := newHarness(t, sc)
 	h.script(PhaseLaunch, "10-ready", `[ -e "`+h.dir+`/ready" ]`)
-	rec := &recordFirstHooks{Hooks: h.client, state: stateStore{path: statePath(h.cfg.StateDir)}}
+	rec := &recordFirstHooks{Hooks: h.client, state: newStateStore(statePath(h.cfg.StateDir))}
 	h.startWith(rec)
 	h.waitFor(time.Minute, "the launch phase", func() bool { return h.engine.Status().Phase != nil })
 	return h, rec

@@ -128,7 +128,7 @@ func NewEngine(cfg *config.Config, id Identity, deps Deps) *Engine {
 		deps:    deps,
 		clock:   deps.Clock,
 		log:     log,
-		store:   stateStore{path: statePath(cfg.StateDir)},
+		store:   newStateStore(statePath(cfg.StateDir)),
 		retry:   backoff.Default(),
 		ctl:     make(chan ctlRequest),
 		stopped: make(chan struct{}),
@@ -156,15 +156,19 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 }
 
-// loadState reads the state file, starting fresh when it is unreadable or
-// belongs to another instance.
+// loadState reads the state file. It starts fresh when there is none, when
+// it cannot be trusted or read, or when it is not this instance's: a file
+// that names no instance is as foreign as one that names another.
 func (e *Engine) loadState() *State {
 	st, warn := e.store.load()
 	if warn != nil {
 		e.log.Warn().Err(warn).Msg("recovering from the held-hook list")
 	}
-	if st.InstanceID != "" && st.InstanceID != e.id.InstanceID {
+	if st != nil && st.InstanceID != e.id.InstanceID {
 		e.log.Warn().Str("state_instance_id", st.InstanceID).Msg("state file belongs to another instance (an image baked from a used instance?); starting fresh")
+		st = nil
+	}
+	if st == nil {
 		st = &State{Version: stateVersion}
 	}
 	st.InstanceID, st.GroupID = e.id.InstanceID, e.id.GroupID

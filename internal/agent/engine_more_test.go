@@ -156,7 +156,7 @@ func TestDecidedResultSurvivesRestart(t *testing.T) {
 		st := &State{InstanceID: h.local, GroupID: h.group}
 		p := st.Phase(PhaseLaunch)
 		p.Started, p.Result, p.Reason = time.Now(), "ABANDON", "decided before the crash"
-		if err := (stateStore{path: statePath(h.cfg.StateDir)}).save(st); err != nil {
+		if err := newStateStore(statePath(h.cfg.StateDir)).save(st); err != nil {
 			t.Fatal(err)
 		}
 		h.start()
@@ -198,7 +198,7 @@ func TestServerErrorsAndThrottling(t *testing.T) {
 
 func readState(t *testing.T, h *harness) *State {
 	t.Helper()
-	st, warn := stateStore{path: statePath(h.cfg.StateDir)}.load()
+	st, warn := newStateStore(statePath(h.cfg.StateDir)).load()
 	if warn != nil {
 		t.Fatal(warn)
 	}

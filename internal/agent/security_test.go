@@ -82,3 +82,47 @@ func TestAPIStringsNeverReachAShell(t *testing.T) {
 		}
 	})
 }
+
+// A state file the agent cannot trust is never believed: one in a state
+// directory others may write to, or one that names no instance (forged),
+// saying launch was decided CONTINUE. The agent runs the readiness check
+// instead, and since it never passes, never answers CONTINUE.
+func TestForgedStateIsNotBelieved(t *testing.T) {
+	forged := `{"version":1,"phases":{"launch":{"result":"CONTINUE","hooks":{}}}}`
+	for _, tc := range []struct {
+		name    string
+		dirMode os.FileMode
+		body    string
+	}{
+		{"state_dir writable by others", 0o777, strings.Replace(forged, `"version":1`, `"version":1,"instance_id":"%s"`, 1)},
+		{"no instance ID", 0o700, forged},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				h := newHarness(t, nil)
+				if err := os.MkdirAll(h.cfg.StateDir, 0o700); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chmod(h.cfg.StateDir, tc.dirMode); err != nil {
+					t.Fatal(err)
+				}
+				body := strings.Replace(tc.body, "%s", h.local, 1)
+				if err := os.WriteFile(statePath(h.cfg.StateDir), []byte(body), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				h.script(PhaseLaunch, "10-never", `exit 1`)
+				h.start()
+				h.waitFor(time.Minute, "the checks to run", func() bool {
+					ph := h.engine.Status().Phase
+					return ph != nil && len(ph.Checks) == 1 && ph.Checks[0].Attempts > 0
+				})
+				h.stop()
+				for _, r := range h.callbacks() {
+					if r.Result != "EXTEND" {
+						t.Errorf("the forged state made the agent send %s", r.Result)
+					}
+				}
+			})
+		})
+	}
+}

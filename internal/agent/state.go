@@ -4,12 +4,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"time"
 
 	"github.com/asagent/asagent/internal/asclient"
 	"github.com/asagent/asagent/internal/fsutil"
+	"github.com/asagent/asagent/internal/trust"
 )
 
 // stateVersion is bumped when State changes incompatibly; a file of another
@@ -152,17 +154,34 @@ func (s *State) Phase(name string) *PhaseState {
 // stateStore reads and writes the state file.
 type stateStore struct {
 	path string
+	// policy decides whether the file may be believed: a state file
+	// someone else could have written (a loose state_dir, a link) could
+	// make the agent send a result it never decided.
+	policy trust.Policy
 }
 
-// load reads the state. A missing file is a fresh start. A corrupt or
-// foreign file is renamed aside (so a person can look at it) and reported as
-// warn; the agent then starts fresh and relearns from AS what is held.
+// newStateStore is the store of the state file at path, trusted when the
+// StrictModes rules hold for this process's user.
+func newStateStore(path string) stateStore {
+	return stateStore{path: path, policy: trust.Agent(false)}
+}
+
+// maxStateSize bounds what load reads: a real state file is a few KB.
+const maxStateSize = 1 << 20
+
+// load reads the state; nil means none, a fresh start. A file the trust
+// policy refuses is never read (and left in place for a person to look
+// at); a corrupt or foreign-version one is renamed aside. Both are
+// reported as warn, and the agent relearns from AS what is held.
 func (st stateStore) load() (s *State, warn error) {
-	data, err := os.ReadFile(st.path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return &State{Version: stateVersion}, nil
-	}
-	if err == nil {
+	data, err := st.read()
+	var refused *trust.Error
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, nil
+	case errors.As(err, &refused):
+		return nil, fmt.Errorf("state file %s not trusted, ignoring it: %w", st.path, err)
+	case err == nil:
 		s = &State{}
 		err = json.Unmarshal(data, s)
 		if err == nil && s.Version != stateVersion {
@@ -176,7 +195,21 @@ func (st stateStore) load() (s *State, warn error) {
 	if rerr := os.Rename(st.path, aside); rerr == nil {
 		err = fmt.Errorf("%w (moved to %s)", err, aside)
 	}
-	return &State{Version: stateVersion}, fmt.Errorf("state file %s unreadable, starting fresh: %w", st.path, err)
+	return nil, fmt.Errorf("state file %s unreadable, starting fresh: %w", st.path, err)
+}
+
+// read reads the file the trust policy checked, never the path again.
+func (st stateStore) read() ([]byte, error) {
+	f, err := st.policy.Open(st.path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxStateSize+1))
+	if err == nil && len(data) > maxStateSize {
+		err = fmt.Errorf("larger than %d bytes", maxStateSize)
+	}
+	return data, err
 }
 
 // save writes s atomically (see fsutil.WriteFileAtomic): a crash leaves

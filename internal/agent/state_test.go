@@ -10,12 +10,11 @@ import (
 
 // What is saved comes back; the file is replaced whole, never left torn.
 func TestStateRoundTrip(t *testing.T) {
-	st := stateStore{path: filepath.Join(t.TempDir(), "sub", "state.json")}
-	s, warn := st.load()
-	if warn != nil || len(s.Phases) != 0 {
+	st := newStateStore(filepath.Join(t.TempDir(), "sub", "state.json"))
+	if s, warn := st.load(); warn != nil || s != nil {
 		t.Fatalf("fresh load: %+v %v", s, warn)
 	}
-	s.InstanceID, s.GroupID = "i-1", "g-1"
+	s := &State{InstanceID: "i-1", GroupID: "g-1"}
 	p := s.Phase("launch")
 	p.Result = "CONTINUE"
 	p.Hooks["h1"] = &HookState{ActionKey: "k1", Timeout: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Extends: 2, Sent: "CONTINUE"}
@@ -49,12 +48,12 @@ func TestStateCorruptFileIsSetAside(t *testing.T) {
 			if err := os.WriteFile(path, []byte(tc.body), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			s, warn := stateStore{path: path}.load()
+			s, warn := newStateStore(path).load()
 			if warn == nil || !strings.Contains(warn.Error(), "starting fresh") {
 				t.Errorf("warn = %v", warn)
 			}
-			if s == nil || len(s.Phases) != 0 {
-				t.Errorf("state = %+v, want fresh", s)
+			if s != nil {
+				t.Errorf("state = %+v, want none (a fresh start)", s)
 			}
 			if data, err := os.ReadFile(path + ".corrupt"); err != nil || string(data) != tc.body {
 				t.Errorf("corrupt file not kept aside: %v", err)
