@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/asagent/asagent/internal/cloud"
 	"github.com/asagent/asagent/internal/config"
 	"github.com/asagent/asagent/internal/control"
+	"github.com/asagent/asagent/internal/fsutil"
 )
 
 // Notifier tells the service manager how the agent is doing (systemd's
@@ -77,6 +80,19 @@ func (nopNotifier) Watchdog()     {}
 // agent cannot run at all (the control socket cannot be created); trouble
 // with the cloud is retried, logged and shown in the status.
 func (s *Service) Run(ctx context.Context) error {
+	// One agent per state_dir: a second would run the checks again and
+	// take over the control socket.
+	if err := os.MkdirAll(s.cfg.StateDir, 0o755); err != nil {
+		return err
+	}
+	unlock, err := fsutil.Lock(filepath.Join(s.cfg.StateDir, "lock"))
+	if errors.Is(err, fsutil.ErrLocked) {
+		return fmt.Errorf("another asagent is running with state_dir %s", s.cfg.StateDir)
+	}
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	ctlErr := make(chan error, 1)

@@ -23,7 +23,15 @@ func NewClient(path string) *Client {
 	return &Client{path: path, http: &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
-			return d.DialContext(ctx, "unix", path)
+			c, err := d.DialContext(ctx, "unix", path)
+			if err != nil {
+				return nil, err
+			}
+			if err := checkServer(c, path); err != nil {
+				c.Close()
+				return nil, err
+			}
+			return c, nil
 		},
 	}}}
 }

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/asagent/asagent/internal/trust"
 )
 
 // Status is what `asagent status` shows: the agent's view of the instance,
@@ -119,6 +121,11 @@ func Serve(ctx context.Context, path string, h Handler, log zerolog.Logger) erro
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
+	// A directory others may write to would let them replace the socket
+	// with their own, or remove it.
+	if err := trust.Agent(false).Dir(filepath.Dir(path)); err != nil {
+		return fmt.Errorf("control socket %s: %w", path, err)
+	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("remove stale control socket: %w", err)
 	}
@@ -127,8 +134,12 @@ func Serve(ctx context.Context, path string, h Handler, log zerolog.Logger) erro
 		return err
 	}
 	srv := &http.Server{
-		Handler:           newMux(h, log),
+		Handler: newMux(h, log),
+		// Bounds, so no peer (a refused one least of all) holds a
+		// connection for long.
 		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		IdleTimeout:       30 * time.Second,
 		ConnContext:       withPeer,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
