@@ -6,9 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"github.com/asagent/asagent/internal/control"
 )
@@ -74,13 +76,13 @@ func runStatus(ctx context.Context, cio cmdIO, args []string) int {
 // renderStatus prints st as a readable table.
 func renderStatus(out io.Writer, st control.Status, now time.Time) {
 	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(w, "instance:\t%s\n", st.InstanceID)
+	fmt.Fprintf(w, "instance:\t%s\n", printable(st.InstanceID))
 	group := st.GroupID
 	if st.GroupFrom != "" {
 		group += " (" + st.GroupFrom + ")"
 	}
-	fmt.Fprintf(w, "scaling group:\t%s\n", group)
-	fmt.Fprintf(w, "state:\t%s\n", st.Summary)
+	fmt.Fprintf(w, "scaling group:\t%s\n", printable(group))
+	fmt.Fprintf(w, "state:\t%s\n", printable(st.Summary))
 	if st.ASClockOffset != "" {
 		fmt.Fprintf(w, "AS clock:\t%s ahead of this instance's\n", st.ASClockOffset)
 	}
@@ -106,7 +108,7 @@ func renderPhase(out io.Writer, ph control.PhaseProgress, now time.Time) {
 		if h.Outcome != "" {
 			res = h.Outcome
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\n", h.Name, h.Timeout.Local().Format(time.TimeOnly), h.Timeout.Sub(now).Round(time.Second), h.Extends, orDash(res))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\n", printable(h.Name), h.Timeout.Local().Format(time.TimeOnly), h.Timeout.Sub(now).Round(time.Second), h.Extends, orDash(res))
 	}
 	w.Flush()
 	fmt.Fprintln(out)
@@ -117,7 +119,7 @@ func renderPhase(out io.Writer, ph control.PhaseProgress, now time.Time) {
 		if c.LastError != "" {
 			last = c.LastError + ": " + last
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\n", c.Name, c.Type, c.State, c.Attempts, c.Duration.Round(time.Millisecond), oneLine(last, 60))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\n", printable(c.Name), c.Type, c.State, c.Attempts, c.Duration.Round(time.Millisecond), printable(oneLine(last, 60)))
 	}
 	w.Flush()
 }
@@ -132,6 +134,22 @@ func oneLine(s string, n int) string {
 		s = "…" + string(r[len(r)-n+1:])
 	}
 	return s
+}
+
+// printable escapes what a terminal would act on (control characters,
+// escape sequences, a newline that would forge a row): names come from
+// the cloud and output from scripts.
+func printable(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsPrint(r) {
+			b.WriteRune(r)
+			continue
+		}
+		q := strconv.QuoteRune(r)
+		b.WriteString(q[1 : len(q)-1])
+	}
+	return b.String()
 }
 
 func orDash(s string) string {

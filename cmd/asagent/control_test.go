@@ -36,6 +36,34 @@ func TestRenderStatus(t *testing.T) {
 	}
 }
 
+// Names from the cloud and output from scripts cannot forge rows or send
+// escape sequences to the operator's terminal: control characters show
+// escaped.
+func TestRenderStatusEscapes(t *testing.T) {
+	now := time.Date(2026, 1, 2, 10, 0, 0, 0, time.UTC)
+	st := control.Status{
+		InstanceID: "i-1\x1b[2J", Summary: "ok",
+		Phase: &control.PhaseProgress{
+			Name:   "launch",
+			Hooks:  []control.Hook{{Name: "boot\nforged-hook\t12:00:00", Timeout: now}},
+			Checks: []control.Check{{Name: "web", LastOutput: "\x1b]0;owned\x07done"}},
+		},
+	}
+	var out bytes.Buffer
+	renderStatus(&out, st, now)
+	if strings.ContainsAny(out.String(), "\x1b\x07") {
+		t.Errorf("status passes control characters through:\n%q", out.String())
+	}
+	if strings.Contains(out.String(), "\nforged-hook") {
+		t.Errorf("a hook name forged a row:\n%s", out.String())
+	}
+	for _, want := range []string{`i-1\x1b[2J`, `boot\nforged-hook\t12:00:00`, `\x1b]0;owned\adone`} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("status lacks the escaped %s:\n%s", want, out.String())
+		}
+	}
+}
+
 // The control commands check their arguments before they talk to the agent,
 // and say plainly when no agent runs.
 func TestControlCommands(t *testing.T) {
