@@ -2,12 +2,8 @@ package asclient
 
 import (
 	"context"
-	"io"
-	"net"
-	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/rs/zerolog"
@@ -15,44 +11,6 @@ import (
 	"github.com/asagent/asagent/internal/metadata"
 	"github.com/asagent/asagent/internal/sim"
 )
-
-// connectProxy is a loopback HTTPS proxy: it answers CONNECT for any host
-// by connecting to target (the simulator), and records what it was asked.
-type connectProxy struct {
-	target string
-	mu     sync.Mutex
-	asked  []string
-}
-
-func (p *connectProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodConnect {
-		http.Error(w, "CONNECT only", http.StatusMethodNotAllowed)
-		return
-	}
-	p.mu.Lock()
-	p.asked = append(p.asked, r.Host)
-	p.mu.Unlock()
-	dst, err := net.Dial("tcp", p.target)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadGateway)
-		return
-	}
-	conn, rw, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		dst.Close()
-		return
-	}
-	_, _ = conn.Write([]byte("HTTP/1.1 200 Connection established\r\n\r\n"))
-	go func() { _, _ = io.Copy(dst, rw); dst.Close() }()
-	_, _ = io.Copy(conn, dst)
-	conn.Close()
-}
-
-func (p *connectProxy) hosts() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]string(nil), p.asked...)
-}
 
 // proxyEndpoint is the AS endpoint of the proxy tests: a name that only
 // the proxy resolves (to the simulator), so no request can reach it but
@@ -70,7 +28,7 @@ func TestProxy(t *testing.T) {
 	}
 	as := httptest.NewTLSServer(s.Handler())
 	t.Cleanup(as.Close)
-	proxy := &connectProxy{target: as.Listener.Addr().String()}
+	proxy := sim.NewConnectProxy(as.Listener.Addr().String())
 	ps := httptest.NewServer(proxy)
 	t.Cleanup(ps.Close)
 	bad := "http://127.0.0.1:1" // nothing listens: a request through it fails
@@ -110,11 +68,11 @@ func TestProxy(t *testing.T) {
 			if !tc.call {
 				return
 			}
-			before := len(proxy.hosts())
+			before := len(proxy.Hosts())
 			if _, err := c.HeldHooks(context.Background(), sim.DefaultGroupID, sim.DefaultInstanceID); err != nil {
 				t.Fatalf("HeldHooks through the proxy: %v", err)
 			}
-			if asked := proxy.hosts()[before:]; len(asked) == 0 || asked[0] != "as.proxytest.example:443" {
+			if asked := proxy.Hosts()[before:]; len(asked) == 0 || asked[0] != "as.proxytest.example:443" {
 				t.Errorf("the proxy was asked for %q, want as.proxytest.example:443", asked)
 			}
 		})
