@@ -230,6 +230,9 @@ func (c *Client) IdentityOnce(ctx context.Context) (Identity, error) {
 	if err := id.check(); err != nil {
 		return Identity{}, fmt.Errorf("metadata %s: %w", pathMetaData, err)
 	}
+	if !validZone(id.AvailabilityZone) {
+		id.AvailabilityZone = "" // only shown and used to derive a region: dropped, not refused
+	}
 	if id.Region == "" {
 		id.Region = regionFromAZ(id.AvailabilityZone)
 	}
@@ -249,8 +252,8 @@ var (
 // maxRegionLen bounds a region or zone: it becomes a DNS label (63 bytes).
 const maxRegionLen = 63
 
-// check refuses identity values out of pattern, and drops a bad zone.
-func (id *Identity) check() error {
+// check refuses identity values out of pattern.
+func (id Identity) check() error {
 	bad := func(field, v string) error {
 		if len(v) > 80 {
 			v = v[:80] + "..."
@@ -262,13 +265,15 @@ func (id *Identity) check() error {
 		return bad("uuid", id.InstanceID)
 	case !projectIDPattern.MatchString(id.ProjectID):
 		return bad("project_id", id.ProjectID)
-	case id.Region != "" && (len(id.Region) > maxRegionLen || !regionPattern.MatchString(id.Region)):
+	case id.Region != "" && !validZone(id.Region):
 		return bad("region_id", id.Region)
 	}
-	if len(id.AvailabilityZone) > maxRegionLen || (id.AvailabilityZone != "" && !regionPattern.MatchString(id.AvailabilityZone)) {
-		id.AvailabilityZone = ""
-	}
 	return nil
+}
+
+// validZone reports a region or zone name fit for a host name (or empty).
+func validZone(z string) bool {
+	return z == "" || (len(z) <= maxRegionLen && regionPattern.MatchString(z))
 }
 
 // regionFromAZ derives "cn-north-4" from "cn-north-4a": Huawei names zones
