@@ -83,6 +83,7 @@ func identity(ctx context.Context, out io.Writer, cfg *config.Config, getenv fun
 		line("credentials", "%s", creds)
 	}
 	line("AS endpoint", "%s (%s)", s.AS.Endpoint(), s.ASEndpointFrom)
+	line("AS proxy", "%s", s.AS.Proxy())
 	if cerr != nil {
 		return finish()
 	}
@@ -90,6 +91,7 @@ func identity(ctx context.Context, out io.Writer, cfg *config.Config, getenv fun
 	d, err := s.AS.DiscoverGroup(ctx, s.Discover)
 	if err != nil {
 		fail("scaling group", err)
+		line("AS clock", "%s", clockLine(s.AS))
 		return finish()
 	}
 	name := ""
@@ -124,7 +126,23 @@ func identity(ctx context.Context, out io.Writer, cfg *config.Config, getenv fun
 		}
 		line("API list hanging", "ok, %d holding this instance%s", len(held), listSuffix(names))
 	}
+	line("AS clock", "%s", clockLine(s.AS))
 	return finish()
+}
+
+// clockLine says how AS's clock compares with this instance's, from the
+// Date headers of the answers so far.
+func clockLine(c *asclient.Client) string {
+	off, ok := c.ClockOffset()
+	switch {
+	case !ok:
+		return "unknown (no answer from AS)"
+	case off == 0:
+		return "agrees with this instance's clock"
+	case off > asclient.ClockWarnOffset || off < -asclient.ClockWarnOffset:
+		return fmt.Sprintf("offset %v: this instance's clock is off (check NTP); the agent reads hook deadlines by AS's clock", off)
+	}
+	return fmt.Sprintf("offset %v (within the Date header's precision and the round trip)", off)
 }
 
 // foundHow says how discovery found the group, for people.

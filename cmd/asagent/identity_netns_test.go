@@ -97,7 +97,10 @@ func TestIdentityInNetworkNamespace(t *testing.T) {
 
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "agent.yaml")
-	cfg := fmt.Sprintf("cloud:\n  as_endpoint: http://169.254.169.254\nstate_dir: %s\n", filepath.Join(dir, "state"))
+	// proxy: none keeps AS calls off the environment's proxy, so that the
+	// case with a dead proxy in the environment tests the metadata
+	// client alone, which must never use one.
+	cfg := fmt.Sprintf("cloud:\n  as_endpoint: http://169.254.169.254\n  proxy: none\nstate_dir: %s\n", filepath.Join(dir, "state"))
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -108,6 +111,9 @@ func TestIdentityInNetworkNamespace(t *testing.T) {
 	}{
 		{"agency credentials", nil, "metadata securitykey, temporary"},
 		{"static credentials", []string{"HUAWEICLOUD_SDK_AK=" + ak, "HUAWEICLOUD_SDK_SK=" + sk}, "(environment)"},
+		// A proxy in the environment where nothing listens: a metadata
+		// request sent through it would fail.
+		{"proxy in the environment", []string{"HTTP_PROXY=http://127.0.0.1:1", "http_proxy=http://127.0.0.1:1"}, "metadata securitykey, temporary"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -145,12 +151,14 @@ func TestIdentityInNetworkNamespace(t *testing.T) {
 }
 
 // cleanEnv is the test's environment without the SDK's credential and
-// region variables or the agent's config path, so the host's settings cannot
-// change what the binary sees.
+// region variables, proxy variables or the agent's config path, so the
+// host's settings cannot change what the binary sees.
 func cleanEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "HUAWEICLOUD_") || strings.HasPrefix(kv, "ASAGENT_") {
+		if strings.HasPrefix(kv, "HUAWEICLOUD_") || strings.HasPrefix(kv, "ASAGENT_") ||
+			strings.HasPrefix(strings.ToUpper(kv), "HTTP_PROXY=") || strings.HasPrefix(strings.ToUpper(kv), "HTTPS_PROXY=") ||
+			strings.HasPrefix(strings.ToUpper(kv), "NO_PROXY=") {
 			continue
 		}
 		env = append(env, kv)

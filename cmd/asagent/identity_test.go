@@ -65,8 +65,14 @@ func TestIdentity(t *testing.T) {
 				"metadata securitykey, temporary, expires",
 				sim.DefaultGroupID + " " + sim.DefaultGroupName + " (discovered by listing",
 				"API list hooks:", "ok, 2 hooks", "API list hanging:", "ok, 1 holding this instance: launch-hook until",
+				"AS proxy:", "none", "AS clock:", "agrees with this instance's clock",
 				"result:", "usable",
 			},
+		},
+		{
+			name: "AS clock behind", getenv: noEnv, wantCode: exitOK,
+			setup: func(s *sim.Sim, _ *config.Config) { _ = s.SetUnknowns(sim.Unknowns{ClockOffset: -2 * time.Minute}) },
+			want:  []string{"AS clock:", "offset -1m", "this instance's clock is off", "usable"},
 		},
 		{
 			name: "static credentials from the environment", getenv: staticEnv, wantCode: exitOK,
@@ -158,5 +164,44 @@ func TestIdentityConfigError(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "no_such_key") {
 		t.Errorf("stderr does not name the bad key:\n%s", stderr.String())
+	}
+}
+
+// For a region the SDK's table lacks, identity shows the derived endpoint
+// and says so, and shows the proxy the calls go through: here cloud.proxy,
+// a loopback proxy that alone knows where the derived name leads (to the
+// simulator), so the calls prove they went through it.
+func TestIdentityDerivedEndpointThroughProxy(t *testing.T) {
+	s, cfg := identitySim(t, nil)
+	tlsSrv := httptest.NewTLSServer(s.Handler())
+	t.Cleanup(tlsSrv.Close)
+	proxy := sim.NewConnectProxy(tlsSrv.Listener.Addr().String())
+	proxySrv := httptest.NewServer(proxy)
+	t.Cleanup(proxySrv.Close)
+	cfg.Cloud.ASEndpoint = ""
+	cfg.Cloud.Region = "ae-ad-1"
+	cfg.Cloud.Proxy = proxySrv.URL
+	cfg.Cloud.InsecureSkipVerify = true // the simulator's test certificate
+	var out, logs bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	code := identity(ctx, &out, cfg, func(string) string { return "" }, clockwork.NewRealClock(), zerolog.New(&logs))
+	t.Logf("output:\n%s", out.String())
+	if code != exitOK {
+		t.Fatalf("exit %d", code)
+	}
+	for _, want := range []string{
+		"AS endpoint:", "https://as.ae-ad-1.myhuaweicloud.com (derived from the region: not in the SDK's AS region table)",
+		"AS proxy:", proxySrv.URL + " (cloud.proxy)", "usable",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	if hosts := proxy.Hosts(); len(hosts) == 0 || hosts[0] != "as.ae-ad-1.myhuaweicloud.com:443" {
+		t.Errorf("the proxy was asked for %q, want the derived endpoint", hosts)
+	}
+	if !strings.Contains(logs.String(), "AS endpoint chosen") || !strings.Contains(logs.String(), "cloud.as_endpoint") {
+		t.Errorf("the derived endpoint is not logged with a hint:\n%s", logs.String())
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -117,4 +118,63 @@ func TestDiscoverGroup(t *testing.T) {
 			t.Errorf("error %q, want it to say %q", err, want)
 		}
 	})
+}
+
+// Credentials scoped to enterprise projects see only the default project's
+// groups in a plain listing: discovery then lists again with
+// enterprise_project_id=all_granted_eps, searches only the groups it has
+// not searched yet, and finds the instance there. An instance in no group
+// of either listing, or an AS that refuses the parameter, ends in
+// NotInGroupError.
+func TestDiscoverGroupInEnterpriseProject(t *testing.T) {
+	scenario := func() *sim.Scenario {
+		return &sim.Scenario{
+			LocalInstance: "local-instance",
+			Groups: []sim.Group{
+				{ID: "g-default", Instances: []sim.Instance{{ID: "other"}}},
+				{ID: "g-ep", EnterpriseProjectID: "ep-1", Instances: []sim.Instance{{ID: "local-instance"}}},
+			},
+			Unknowns: sim.Unknowns{EnterpriseProjectScoped: true},
+		}
+	}
+	ctx := context.Background()
+	e := newEnv(t, envConfig{scenario: scenario()})
+	d, err := e.c.DiscoverGroup(ctx, DiscoverOptions{InstanceID: "local-instance"})
+	if err != nil || d.GroupID != "g-ep" || d.Source != FoundBySearch {
+		t.Fatalf("DiscoverGroup = %+v, %v; want g-ep", d, err)
+	}
+	if n := len(e.sim.RequestsTo(sim.RouteListGroups)); n != 2 {
+		t.Errorf("%d group listings, want 2 (plain, then all_granted_eps)", n)
+	}
+	for _, r := range e.sim.RequestsTo(sim.RouteListInstances) {
+		if r.GroupID == "g-default" && r.Time.After(e.sim.RequestsTo(sim.RouteListGroups)[1].Time) {
+			t.Errorf("g-default was searched twice")
+		}
+	}
+	if !strings.Contains(e.logs.String(), "all_granted_eps") {
+		t.Error("finding the group among the enterprise projects' groups is not logged")
+	}
+
+	_, err = e.c.DiscoverGroup(ctx, DiscoverOptions{InstanceID: "stray"})
+	var nig *NotInGroupError
+	if !errors.As(err, &nig) || !nig.EnterpriseProjects || nig.GroupsSearched != 2 ||
+		!strings.Contains(err.Error(), "enterprise projects included") {
+		t.Fatalf("DiscoverGroup(stray) = %v, want NotInGroupError over both listings", err)
+	}
+
+	refusing := newEnv(t, envConfig{scenario: scenario(), wrap: func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Query().Has("enterprise_project_id") {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusBadRequest)
+				_, _ = w.Write([]byte(`{"error":{"code":"AS.0022","message":"invalid enterprise_project_id"}}`))
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	}})
+	_, err = refusing.c.DiscoverGroup(ctx, DiscoverOptions{InstanceID: "local-instance"})
+	if !errors.As(err, &nig) || nig.EnterpriseProjects {
+		t.Fatalf("DiscoverGroup with all_granted_eps refused = %v, want NotInGroupError from the plain listing", err)
+	}
 }

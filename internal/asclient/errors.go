@@ -23,7 +23,9 @@ type Kind int
 
 // The error kinds.
 const (
-	// KindFinal: retrying will not help (a bad request, an unknown code).
+	// KindFinal: retrying will not help: a request AS calls malformed
+	// (AS.0022, AS.7034...), a redirect, an answer too large or with IDs
+	// out of format, a refused ID of ours, the caller's context ended.
 	KindFinal Kind = iota
 	// KindRetryable: the network, a 5xx, throttling, AS.0001 or AS.0049;
 	// already retried up to the deadline when the caller sees it.

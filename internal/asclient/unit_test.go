@@ -85,6 +85,15 @@ func TestClassify(t *testing.T) {
 		{"policy denies", opListGroups, svc(400, "AS.0031", "denied"), KindPermission, false, "as:groups:list"},
 		{"group gone", opListInstances, svc(400, "AS.2007", "no group"), KindNotFound, false, "AS.2007"},
 		{"bad request", opCallback, svc(400, "AS.7034", "bad result"), KindFinal, false, "AS.7034"},
+		{"bad body", opCallback, svc(400, "AS.0022", "bad body"), KindFinal, false, "AS.0022"},
+		{"throttled APIGW", opListHanging, svc(429, "APIGW.0308", "over ratelimit"), KindRetryable, true, "APIGW.0308"},
+		{"throttled APIGW code only", opListHanging, svc(400, "APIGW.0308", "over ratelimit"), KindRetryable, true, ""},
+		{"gateway auth", opListHanging, svc(401, "APIGW.0301", "Incorrect IAM authentication information"), KindAuth, false, "APIGW.0301"},
+		{"gateway auth code only", opListHanging, svc(400, "APIG.0303", "Incorrect app authentication information"), KindAuth, false, ""},
+		{"unknown 4xx code", opCallback, svc(400, "AS.7045", "cannot extend"), KindUnknownRefusal, false, "AS.7045"},
+		{"4xx without a code", opCallback, svc(409, "", "conflict"), KindUnknownRefusal, false, "HTTP 409"},
+		{"redirect", opCallback, &url.Error{Op: "Put", URL: "http://x", Err: &unexpectedStatusError{status: 302, location: "http://portal"}}, KindFinal, false, "HTTP 302"},
+		{"too large", opListHanging, &answerTooLargeError{size: -1}, KindFinal, false, "4 MiB"},
 		{"connection refused", opListHanging, &url.Error{Op: "Get", URL: "http://x", Err: &net.OpError{Op: "dial", Err: errors.New("connection refused")}}, KindRetryable, false, "connection refused"},
 		{"eof", opListHanging, &url.Error{Op: "Get", URL: "http://x", Err: io.EOF}, KindRetryable, false, "EOF"},
 		{"call timeout", opListHanging, &callTimeoutError{timeout: time.Second, err: context.DeadlineExceeded}, KindRetryable, false, "per-call timeout"},
@@ -105,6 +114,7 @@ func TestClassify(t *testing.T) {
 			if IsRetryable(wrapped) != (tc.kind == KindRetryable) ||
 				IsNoLongerHeld(wrapped) != (tc.kind == KindNoLongerHeld) ||
 				IsNotFound(wrapped) != (tc.kind == KindNotFound) ||
+				isUnknownRefusal(wrapped) != (tc.kind == KindUnknownRefusal) ||
 				IsAuth(wrapped) != (tc.kind == KindAuth || tc.kind == KindPermission || tc.kind == KindCredentials) {
 				t.Errorf("helpers disagree with kind %v", tc.kind)
 			}
@@ -228,3 +238,5 @@ func TestEmptyCredentialsNeverSent(t *testing.T) {
 		t.Fatal("HeldHooks with an empty secret key: no error")
 	}
 }
+
+func isUnknownRefusal(err error) bool { _, ok := IsUnknownRefusal(err); return ok }

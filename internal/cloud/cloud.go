@@ -28,7 +28,8 @@ const (
 	FromConfig   = "config"
 	FromEnv      = "environment"
 	FromMetadata = "metadata service"
-	FromRegion   = "SDK region table"
+	FromRegion   = asclient.EndpointFromTable
+	FromDerived  = asclient.EndpointFromDerived
 	FromAZ       = "derived from the availability zone"
 )
 
@@ -41,14 +42,17 @@ type Setup struct {
 	MetadataErr                           error // set when the service was needed and did not answer
 	Creds                                 metadata.Provider
 	AS                                    *asclient.Client
-	ASEndpointFrom                        string
-	Discover                              asclient.DiscoverOptions
+	// ASEndpointFrom says where the AS endpoint came from: FromConfig,
+	// FromRegion (the SDK's table) or FromDerived.
+	ASEndpointFrom string
+	Discover       asclient.DiscoverOptions
 }
 
 // New maps cfg onto the metadata and AS clients. Configured values win;
 // the SDK's environment variables come next for credentials and project;
 // the metadata service fills in the rest (and is only asked when something
 // is missing). identityCtx bounds the metadata service's boot-time retries.
+// It logs the AS endpoint and proxy it chose.
 func New(identityCtx context.Context, cfg *config.Config, getenv func(string) string, clk clockwork.Clock, log zerolog.Logger) (*Setup, error) {
 	c := cfg.Cloud
 	s := &Setup{
@@ -65,12 +69,36 @@ func New(identityCtx context.Context, cfg *config.Config, getenv func(string) st
 		return nil, fmt.Errorf("cloud.metadata_endpoint: %w", err)
 	}
 	s.Metadata = md
-
-	// Credentials: config, then environment, then the instance's agency.
-	agency := false
-	envCreds, envProject, envOK, err := metadata.EnvCredentials(getenv)
+	agency, err := s.credentials(c, getenv)
 	if err != nil {
 		return nil, err
+	}
+	// Ask the metadata service only when it is needed anyway, so that a
+	// fully configured agent works where there is none.
+	if agency || s.InstanceID == "" || s.ProjectID == "" || (s.Region == "" && c.ASEndpoint == "") {
+		s.fromMetadata(identityCtx)
+	}
+	if err := s.checkIdentity(); err != nil {
+		return s, err
+	}
+	if err := s.asClient(c, getenv, clk, log); err != nil {
+		return s, err
+	}
+	s.Discover = asclient.DiscoverOptions{
+		InstanceID: s.InstanceID,
+		GroupID:    c.ScalingGroupID,
+		CacheFile:  filepath.Join(cfg.StateDir, GroupCacheFile),
+	}
+	return s, nil
+}
+
+// credentials picks the credentials: config, then the SDK's environment
+// variables, then the instance's agency (agency is then true). The
+// environment's project ID fills a project the config left empty.
+func (s *Setup) credentials(c config.Cloud, getenv func(string) string) (agency bool, err error) {
+	envCreds, envProject, envOK, err := metadata.EnvCredentials(getenv)
+	if err != nil {
+		return false, err
 	}
 	switch {
 	case c.Credentials.AccessKey != "":
@@ -83,51 +111,58 @@ func New(identityCtx context.Context, cfg *config.Config, getenv func(string) st
 	case envOK:
 		s.Creds, err = metadata.NewStatic(envCreds)
 	default:
-		s.Creds = md.AgencyCredentials(0)
+		s.Creds = s.Metadata.AgencyCredentials(0)
 		agency = true
-	}
-	if err != nil {
-		return nil, err
 	}
 	if s.ProjectID == "" && envProject != "" {
 		s.ProjectID, s.ProjectFrom = envProject, FromEnv
 	}
+	return agency, err
+}
 
-	// Ask the metadata service only when it is needed anyway, so that a
-	// fully configured agent works where there is none.
-	if agency || s.InstanceID == "" || s.ProjectID == "" || (s.Region == "" && c.ASEndpoint == "") {
-		id, err := md.Identity(identityCtx)
-		if err != nil {
-			s.MetadataErr = err
-		} else {
-			s.AZ = id.AvailabilityZone
-			if s.InstanceID == "" {
-				s.InstanceID, s.InstanceFrom = id.InstanceID, FromMetadata
-			}
-			if s.ProjectID == "" {
-				s.ProjectID, s.ProjectFrom = id.ProjectID, FromMetadata
-			}
-			if s.Region == "" {
-				s.Region, s.RegionFrom = id.Region, FromMetadata
-			}
-		}
+// fromMetadata fills what is still unknown from meta_data.json; a service
+// that does not answer is recorded in MetadataErr.
+func (s *Setup) fromMetadata(ctx context.Context) {
+	id, err := s.Metadata.Identity(ctx)
+	if err != nil {
+		s.MetadataErr = err
+		return
 	}
+	s.AZ = id.AvailabilityZone
+	if s.InstanceID == "" {
+		s.InstanceID, s.InstanceFrom = id.InstanceID, FromMetadata
+	}
+	if s.ProjectID == "" {
+		s.ProjectID, s.ProjectFrom = id.ProjectID, FromMetadata
+	}
+	if s.Region == "" {
+		s.Region, s.RegionFrom = id.Region, FromMetadata
+	}
+}
+
+// checkIdentity says which key to set when the instance or project is
+// still unknown.
+func (s *Setup) checkIdentity() error {
 	for _, v := range []struct{ val, name, key string }{
 		{s.InstanceID, "the instance ID", "cloud.instance_id"},
 		{s.ProjectID, "the project ID", "cloud.project_id"},
 	} {
 		if v.val == "" {
-			return s, fmt.Errorf("%s is unknown: the metadata service did not answer (%v); set %s", v.name, s.MetadataErr, v.key)
+			return fmt.Errorf("%s is unknown: the metadata service did not answer (%v); set %s", v.name, s.MetadataErr, v.key)
 		}
 	}
 	if s.Region == "" {
 		s.RegionFrom = ""
 	}
+	return nil
+}
 
-	s.ASEndpointFrom = FromRegion
-	if c.ASEndpoint != "" {
-		s.ASEndpointFrom = FromConfig
-	}
+// asClient builds the AS client and logs the endpoint and proxy it uses:
+// an endpoint derived for a region the SDK does not list is a warning, as
+// it is a guess at a documented pattern.
+func (s *Setup) asClient(c config.Cloud, getenv func(string) string, clk clockwork.Clock, log zerolog.Logger) error {
+	aslog := log.With().Str("component", "as").Logger()
+	var err error
 	s.AS, err = asclient.New(asclient.Options{
 		Region:             s.Region,
 		Endpoint:           c.ASEndpoint,
@@ -135,17 +170,20 @@ func New(identityCtx context.Context, cfg *config.Config, getenv func(string) st
 		Credentials:        s.Creds,
 		CallTimeout:        c.RequestTimeout.D(),
 		InsecureSkipVerify: c.InsecureSkipVerify,
+		Proxy:              c.Proxy,
+		Getenv:             getenv,
 		Clock:              clk,
-		Logger:             log.With().Str("component", "as").Logger(),
+		Logger:             aslog,
 		UserAgent:          strings.ReplaceAll(version.String(), " ", "/"),
 	})
 	if err != nil {
-		return s, err
+		return err
 	}
-	s.Discover = asclient.DiscoverOptions{
-		InstanceID: s.InstanceID,
-		GroupID:    c.ScalingGroupID,
-		CacheFile:  filepath.Join(cfg.StateDir, GroupCacheFile),
+	s.ASEndpointFrom = s.AS.EndpointSource()
+	ev := aslog.Info()
+	if s.ASEndpointFrom == FromDerived {
+		ev = aslog.Warn().Str("region", s.Region).Str("hint", "if AS does not answer there, set cloud.as_endpoint")
 	}
-	return s, nil
+	ev.Str("endpoint", s.AS.Endpoint()).Str("endpoint_from", s.ASEndpointFrom).Str("proxy", s.AS.Proxy()).Msg("AS endpoint chosen")
+	return nil
 }

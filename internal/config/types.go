@@ -42,6 +42,11 @@ type Cloud struct {
 	RequestTimeout Duration `yaml:"request_timeout"`
 	// InsecureSkipVerify turns off TLS verification for the AS endpoint.
 	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
+	// Proxy is the proxy for AS calls: empty follows HTTPS_PROXY,
+	// HTTP_PROXY and NO_PROXY; "none" never uses one; a URL
+	// (http://host:port) overrides the environment. The metadata service is
+	// never reached through a proxy.
+	Proxy string `yaml:"proxy"`
 }
 
 // Credentials are static AK/SK credentials. When AccessKey is empty the agent

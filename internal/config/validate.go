@@ -105,6 +105,24 @@ func (d *document) validateCloud(c Cloud) {
 	if c.RequestTimeout.D() < time.Second || c.RequestTimeout.D() > maxRequestTimeout {
 		d.add("cloud.request_timeout", "must be between 1s and %s, not %s", Duration(maxRequestTimeout), c.RequestTimeout)
 	}
+	d.proxy("cloud.proxy", c.Proxy)
+}
+
+// proxy accepts "" (the environment's proxy), "none", or an http, https or
+// socks5 URL with a host. The error never shows a password in the URL.
+func (d *document) proxy(key, raw string) {
+	if raw == "" || raw == "none" {
+		return
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		d.add(key, "must be none or a URL such as http://proxy.example:3128, not an unparsable value")
+		return
+	}
+	if u.Host == "" || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "socks5") ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+		d.add(key, "must be none or a URL such as http://proxy.example:3128, not %q", u.Redacted())
+	}
 }
 
 func (d *document) validatePhase(name string, p Phase) {

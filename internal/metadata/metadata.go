@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -94,7 +95,7 @@ type Client struct {
 	mu             sync.Mutex
 	token          string    // current session token; "" when none
 	tokenRenewAt   time.Time // when to ask for a new one
-	noTokens       bool      // the PUT answered 404/405/503
+	noTokens       bool      // the token PUT failed: going on without tokens
 	tokenRecheckAt time.Time // when to believe noTokens no longer
 }
 
@@ -223,13 +224,56 @@ func (c *Client) IdentityOnce(ctx context.Context) (Identity, error) {
 		Region:           md.RegionID,
 		AvailabilityZone: md.AvailabilityZone,
 	}
-	if id.Region == "" {
-		id.Region = regionFromAZ(id.AvailabilityZone)
-	}
 	if id.InstanceID == "" || id.ProjectID == "" {
 		return Identity{}, fmt.Errorf("metadata %s: answer lacks uuid or project_id", pathMetaData)
 	}
+	if err := id.check(); err != nil {
+		return Identity{}, fmt.Errorf("metadata %s: %w", pathMetaData, err)
+	}
+	if !validZone(id.AvailabilityZone) {
+		id.AvailabilityZone = "" // only shown and used to derive a region: dropped, not refused
+	}
+	if id.Region == "" {
+		id.Region = regionFromAZ(id.AvailabilityZone)
+	}
 	return id, nil
+}
+
+// The formats of the identity's fields. The instance and project IDs go
+// into AS request paths and the region into a host name, so a value out of
+// pattern is refused rather than passed on; the zone is only shown and
+// used to derive a region, so a bad one is dropped.
+var (
+	instanceIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+	projectIDPattern  = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	regionPattern     = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
+)
+
+// maxRegionLen bounds a region or zone: it becomes a DNS label (63 bytes).
+const maxRegionLen = 63
+
+// check refuses identity values out of pattern.
+func (id Identity) check() error {
+	bad := func(field, v string) error {
+		if len(v) > 80 {
+			v = v[:80] + "..."
+		}
+		return fmt.Errorf("%s %s is not valid", field, strconv.QuoteToASCII(v))
+	}
+	switch {
+	case !instanceIDPattern.MatchString(id.InstanceID):
+		return bad("uuid", id.InstanceID)
+	case !projectIDPattern.MatchString(id.ProjectID):
+		return bad("project_id", id.ProjectID)
+	case id.Region != "" && !validZone(id.Region):
+		return bad("region_id", id.Region)
+	}
+	return nil
+}
+
+// validZone reports a region or zone name fit for a host name (or empty).
+func validZone(z string) bool {
+	return z == "" || (len(z) <= maxRegionLen && regionPattern.MatchString(z))
 }
 
 // regionFromAZ derives "cn-north-4" from "cn-north-4a": Huawei names zones
@@ -260,7 +304,9 @@ func (e *StatusError) Error() string {
 }
 
 // get GETs path with the session token when the service uses tokens, and
-// renews the token once after a 401.
+// renews the token once after a 401 (only a 401 on a GET says tokens are
+// required). An answer saying the instance has no agency is ErrNoAgency,
+// whatever its status.
 func (c *Client) get(ctx context.Context, path string) ([]byte, error) {
 	tok, err := c.sessionToken(ctx, false)
 	if err != nil {
@@ -283,7 +329,7 @@ func (c *Client) get(ctx context.Context, path string) ([]byte, error) {
 			}
 		}
 	}
-	if status == http.StatusUnauthorized && isNoAgency(body) {
+	if isNoAgency(body) {
 		return nil, ErrNoAgency
 	}
 	if status != http.StatusOK {
@@ -312,14 +358,13 @@ func (c *Client) sessionToken(ctx context.Context, force bool) (string, error) {
 	c.mu.Unlock()
 
 	status, body, err := c.doToken(ctx)
-	if err != nil {
-		return "", err
+	if err != nil && done(ctx) {
+		return "", err // the caller gave up: that says nothing about tokens
 	}
 	now = c.clock.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	switch {
-	case status == http.StatusOK && len(strings.TrimSpace(string(body))) > 0:
+	if err == nil && status == http.StatusOK && len(strings.TrimSpace(string(body))) > 0 {
 		if c.noTokens || c.token == "" {
 			c.log.Debug().Dur("ttl", c.ttl).Msg("metadata service issues session tokens; using them")
 		}
@@ -327,21 +372,31 @@ func (c *Client) sessionToken(ctx context.Context, force bool) (string, error) {
 		c.tokenRenewAt = now.Add(c.ttl - c.ttl/5)
 		c.noTokens = false
 		return c.token, nil
-	case status == http.StatusNotFound || status == http.StatusMethodNotAllowed || status == http.StatusServiceUnavailable:
-		if !c.noTokens {
-			c.log.Debug().Int("status", status).Msg("metadata service has no session tokens; going on without")
+	}
+	// Any other answer, or none: the token API is documented for few
+	// regions, and what it answers where it does not exist is unknown
+	// (404, 405, 403, 501, a reset...). Go on without a token; a 401 on a
+	// GET is what says tokens are required, and asks again.
+	if !c.noTokens {
+		ev := c.log.Debug().Int("status", status)
+		if err != nil {
+			ev = ev.Err(err)
 		}
-		c.token = ""
-		c.noTokens = true
-		c.tokenRecheckAt = now.Add(tokenRecheck)
-		return "", nil
+		ev.Msg("metadata token PUT failed; going on without session tokens")
+	}
+	c.token = ""
+	c.noTokens = true
+	c.tokenRecheckAt = now.Add(tokenRecheck)
+	return "", nil
+}
+
+// done reports whether ctx has ended.
+func done(ctx context.Context) bool {
+	select {
+	case <-ctx.Done():
+		return true
 	default:
-		// Never include a 200 body: it would be the token.
-		b := ""
-		if status != http.StatusOK {
-			b = snippet(body)
-		}
-		return "", &StatusError{Path: pathToken, Status: status, Body: b}
+		return false
 	}
 }
 

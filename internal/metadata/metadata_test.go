@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -103,9 +104,10 @@ func TestTokenFetchedAfter401(t *testing.T) {
 
 // At boot the metadata service may be down: Identity keeps retrying with
 // backoff until it answers, logging the outage once and the recovery once,
-// not every attempt.
+// not every attempt. (A failing token PUT is no outage: see
+// TestTokenPutFailureFallsBack.)
 func TestIdentityWaitsForService(t *testing.T) {
-	for _, route := range []sim.Route{sim.RouteMetaData, sim.RouteToken} {
+	for _, route := range []sim.Route{sim.RouteMetaData} {
 		t.Run(string(route), func(t *testing.T) {
 			e := newEnv(t, nil, nil)
 			e.sim.SetFault(route, sim.Fault{FirstN: 5, Status: http.StatusInternalServerError})
@@ -203,5 +205,139 @@ func TestRegionFromAZ(t *testing.T) {
 				t.Errorf("regionFromAZ(%q) = %q, want %q", az, got, want)
 			}
 		})
+	}
+}
+
+// Whatever the token PUT answers when it fails (where the token API does
+// not exist its answers are unknown: 400, 403, 404, 405, 500, 501, 503, a
+// reset), the client goes on without a token at once, asks again only
+// after tokenRecheck, and a 401 on a GET is what makes it ask sooner.
+func TestTokenPutFailureFallsBack(t *testing.T) {
+	cases := []struct {
+		name  string
+		setup func(*sim.Sim)
+	}{
+		{"400", func(s *sim.Sim) { _ = s.SetUnknowns(sim.Unknowns{TokenPutStatus: 400}) }},
+		{"403", func(s *sim.Sim) { _ = s.SetUnknowns(sim.Unknowns{TokenPutStatus: 403}) }},
+		{"404", func(s *sim.Sim) { s.SetTokenMode(sim.TokensUnsupported) }},
+		{"405", func(s *sim.Sim) { _ = s.SetUnknowns(sim.Unknowns{TokenPutStatus: 405}) }},
+		{"500", func(s *sim.Sim) { s.SetFault(sim.RouteToken, sim.Fault{ErrorRate: 1}) }},
+		{"501", func(s *sim.Sim) { _ = s.SetUnknowns(sim.Unknowns{TokenPutStatus: 501}) }},
+		{"reset", func(s *sim.Sim) { s.SetFault(sim.RouteToken, sim.Fault{DropRate: 1}) }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, nil, nil)
+			tc.setup(e.sim)
+			for range 3 {
+				if _, err := e.c.IdentityOnce(context.Background()); err != nil {
+					t.Fatalf("IdentityOnce with the token PUT failing: %v", err)
+				}
+			}
+			if n := len(e.sim.RequestsTo(sim.RouteToken)); n != 1 {
+				t.Errorf("%d token PUTs, want 1: the failure is believed for a while", n)
+			}
+			e.clock.Advance(tokenRecheck)
+			if _, err := e.c.IdentityOnce(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if n := len(e.sim.RequestsTo(sim.RouteToken)); n != 2 {
+				t.Errorf("%d token PUTs after %v, want 2: asked again", n, tokenRecheck)
+			}
+		})
+	}
+	t.Run("tokens required but the PUT fails", func(t *testing.T) {
+		e := newEnv(t, nil, nil)
+		e.sim.SetTokenMode(sim.TokensRequired)
+		e.sim.SetFault(sim.RouteToken, sim.Fault{ErrorRate: 1, Status: http.StatusForbidden})
+		_, err := e.c.IdentityOnce(context.Background())
+		var se *StatusError
+		if !errors.As(err, &se) || se.Status != http.StatusUnauthorized || errors.Is(err, ErrNoAgency) {
+			t.Fatalf("IdentityOnce = %v, want the GET's 401", err)
+		}
+		if n := len(e.sim.RequestsTo(sim.RouteToken)); n != 2 {
+			t.Errorf("%d token PUTs, want 2: the 401 asked again at once", n)
+		}
+	})
+}
+
+// Values of meta_data.json that go into AS request paths or host names are
+// checked: an instance ID, project or region out of pattern is refused
+// with the value escaped; a bad zone is only dropped.
+func TestIdentityValidated(t *testing.T) {
+	cases := []struct {
+		name, body, wantErr string
+	}{
+		{"good", `{"uuid":"i-1","project_id":"p1","region_id":"cn-north-4","availability_zone":"cn-north-4a"}`, ""},
+		{"bad zone dropped", `{"uuid":"i-1","project_id":"p1","availability_zone":"../x"}`, ""},
+		{"uuid with a slash", `{"uuid":"../../v3/x","project_id":"p1"}`, "uuid"},
+		{"uuid with a NUL", `{"uuid":"i-1\u0000x","project_id":"p1"}`, "uuid"},
+		{"project too long", `{"uuid":"i-1","project_id":"` + strings.Repeat("p", 65) + `"}`, "project_id"},
+		{"region as a host", `{"uuid":"i-1","project_id":"p1","region_id":"evil.example/x"}`, "region_id"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == http.MethodPut {
+					http.NotFound(w, r)
+					return
+				}
+				_, _ = w.Write([]byte(tc.body))
+			}))
+			defer srv.Close()
+			c, err := New(Options{Endpoint: srv.URL})
+			if err != nil {
+				t.Fatal(err)
+			}
+			id, err := c.IdentityOnce(context.Background())
+			if tc.wantErr == "" {
+				if err != nil || id.AvailabilityZone == "../x" {
+					t.Fatalf("IdentityOnce = %+v, %v", id, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr+" ") || strings.ContainsRune(err.Error(), 0) {
+				t.Fatalf("IdentityOnce = %+v, %v; want %s refused, escaped", id, err, tc.wantErr)
+			}
+		})
+	}
+}
+
+// "Please configure Cloud Service Agency first" means no agency whatever
+// status carries it: 401 as documented, or another one.
+func TestNoAgencyByText(t *testing.T) {
+	for _, status := range []int{http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound, http.StatusBadRequest} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPut {
+				http.NotFound(w, r)
+				return
+			}
+			w.WriteHeader(status)
+			_, _ = w.Write([]byte(`{"error": "Please configure Cloud Service Agency first"}`))
+		}))
+		c, err := New(Options{Endpoint: srv.URL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.SecurityKey(context.Background()); !errors.Is(err, ErrNoAgency) {
+			t.Errorf("status %d: SecurityKey = %v, want ErrNoAgency", status, err)
+		}
+		srv.Close()
+	}
+}
+
+// The metadata service is never reached through a proxy, whatever the
+// environment says: its answers hold the agency's credentials, and a proxy
+// would see them. (The AS client honours HTTPS_PROXY; this one must not.)
+func TestNeverProxied(t *testing.T) {
+	t.Setenv("HTTP_PROXY", "http://127.0.0.1:1")
+	t.Setenv("HTTPS_PROXY", "http://127.0.0.1:1")
+	c, err := New(Options{Endpoint: DefaultEndpoint})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, ok := c.http.Transport.(*http.Transport)
+	if !ok || tr.Proxy != nil {
+		t.Fatalf("the metadata transport has a proxy function (%T)", c.http.Transport)
 	}
 }

@@ -114,15 +114,6 @@ func (s *Sim) SetUnknowns(u Unknowns) error {
 	return nil
 }
 
-// Unknowns returns the unknowns the simulator plays now.
-func (s *Sim) Unknowns() Unknowns {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	u := s.unknowns
-	u.LostAnswerResults = slices.Clone(u.LostAnswerResults)
-	return u
-}
-
 // gatewayCode spells the API gateway's code number with the configured
 // prefix: "APIG.0308" or "APIGW.0308".
 func gatewayCode(prefix, number string) string {
