@@ -71,6 +71,8 @@ type Deps struct {
 	Beat func()
 	// Rand returns a number in [0,1) for poll jitter; nil: math/rand.
 	Rand func() float64
+	// Observer is told of the engine's decisions, for metrics; nil: none.
+	Observer Observer
 }
 
 // Engine is the lifecycle state machine for one instance.
@@ -114,6 +116,7 @@ func NewEngine(cfg *config.Config, id Identity, deps Deps) *Engine {
 	if deps.Signals == nil {
 		deps.Signals = checks.NewSignalBoard(deps.Clock)
 	}
+	deps.Hooks = observeHooks(deps.Hooks, deps.Observer, deps.Clock)
 	log := deps.Log.With().Str("instance_id", id.InstanceID).Str("scaling_group_id", id.GroupID).Logger()
 	e := &Engine{
 		cfg:     cfg,

@@ -49,7 +49,8 @@ type Setup struct {
 // the SDK's environment variables come next for credentials and project;
 // the metadata service fills in the rest (and is only asked when something
 // is missing). identityCtx bounds the metadata service's boot-time retries.
-func New(identityCtx context.Context, cfg *config.Config, getenv func(string) string, clk clockwork.Clock, log zerolog.Logger) (*Setup, error) {
+// obs, when not nil, is told of every AS request and credential fetch.
+func New(identityCtx context.Context, cfg *config.Config, getenv func(string) string, clk clockwork.Clock, log zerolog.Logger, obs Observer) (*Setup, error) {
 	c := cfg.Cloud
 	s := &Setup{
 		InstanceID: c.InstanceID, ProjectID: c.ProjectID, Region: c.Region,
@@ -60,6 +61,7 @@ func New(identityCtx context.Context, cfg *config.Config, getenv func(string) st
 		RequestTimeout: min(c.RequestTimeout.D(), metadata.DefaultRequestTimeout),
 		Clock:          clk,
 		Logger:         log.With().Str("component", "metadata").Logger(),
+		Fetched:        fetched(obs),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cloud.metadata_endpoint: %w", err)
@@ -138,6 +140,7 @@ func New(identityCtx context.Context, cfg *config.Config, getenv func(string) st
 		Clock:              clk,
 		Logger:             log.With().Str("component", "as").Logger(),
 		UserAgent:          strings.ReplaceAll(version.String(), " ", "/"),
+		WrapTransport:      wrapAS(obs),
 	})
 	if err != nil {
 		return s, err
