@@ -76,6 +76,7 @@ func (p *phaseRun) publish(runner Runner) {
 	}
 	line := summary(p, cs)
 	env := p.scriptEnv()
+	e.observer().NearestDeadline(env.Deadline)
 	e.mu.Lock()
 	e.curEnv = env
 	changed := e.status.Summary != line
