@@ -61,21 +61,29 @@ func allKeys(t reflect.Type, prefix string) []string {
 	return keys
 }
 
-// No file means all defaults: an instance with an agency needs no config.
-func TestMissingOrEmptyFileMeansDefaults(t *testing.T) {
+// No file at the default path, or an empty file, means all defaults: an
+// instance with an agency needs no config. A missing file anywhere else is
+// a path someone named: a typo there must not fall back to the defaults
+// (the real metadata address), so it is a problem that names the file.
+func TestMissingOrEmptyFile(t *testing.T) {
 	dir := t.TempDir()
 	empty := filepath.Join(dir, "empty.yaml")
 	if err := os.WriteFile(empty, []byte("# nothing\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for _, path := range []string{filepath.Join(dir, "missing.yaml"), empty} {
-		cfg, err := Load(path)
-		if err != nil {
-			t.Fatalf("Load(%s): %v", path, err)
-		}
-		if !reflect.DeepEqual(cfg, Default()) {
-			t.Errorf("Load(%s) = %+v, want defaults", path, cfg)
-		}
+	cfg, err := Load(empty)
+	if err != nil || !reflect.DeepEqual(cfg, Default()) {
+		t.Errorf("Load(empty) = %+v, %v; want the defaults", cfg, err)
+	}
+	missing := filepath.Join(dir, "agent.yml")
+	if cfg, err := Load(missing); err == nil || !strings.Contains(err.Error(), missing+": no such file") {
+		t.Errorf("Load(missing) = %+v, %v; want a problem naming the file", cfg, err)
+	}
+	if _, err := os.Stat(DefaultPath); err == nil {
+		t.Skipf("%s exists on this machine: cannot test it missing", DefaultPath)
+	}
+	if cfg, err := Load(DefaultPath); err != nil || !reflect.DeepEqual(cfg, Default()) {
+		t.Errorf("Load(%s) = %+v, %v; want the defaults", DefaultPath, cfg, err)
 	}
 }
 
