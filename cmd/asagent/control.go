@@ -133,7 +133,7 @@ func renderPhase(out io.Writer, ph control.PhaseProgress, now time.Time) {
 		if c.LastError != "" {
 			last = c.LastError + ": " + last
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\n", printable(c.Name), c.Type, c.State, c.Attempts, c.Duration.Round(time.Millisecond), printable(oneLine(last, 60)))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\n", printable(c.Name), c.Type, c.State, c.Attempts, c.Duration.D().Round(time.Millisecond), printable(oneLine(last, 60)))
 	}
 	w.Flush()
 }

@@ -105,7 +105,7 @@ func newNotifier(log zerolog.Logger) agent.Notifier {
 		return logNotifier{log: log}
 	}
 	if w := n.WatchdogInterval(); w > 0 && w < minWatchdog {
-		log.Warn().Dur("watchdog_sec", w).Dur("min_sec", minWatchdog).
+		log.Warn().Stringer("watchdog", w).Stringer("min_watchdog", minWatchdog).
 			Msg("WatchdogSec is shorter than the agent's heartbeat allows; systemd may kill a healthy agent")
 	}
 	return &systemdNotifier{n: n, log: log}

@@ -97,7 +97,7 @@ func checkStatuses(s checks.PhaseStatus) []control.Check {
 	out := make([]control.Check, 0, len(s.Checks))
 	for _, c := range s.Checks {
 		out = append(out, control.Check{Name: c.Name, Type: string(c.Type), State: string(c.State), Attempts: c.Attempts,
-			Duration: c.LastDuration, LastOutput: c.LastOutput, LastError: c.LastError})
+			Duration: control.Duration(c.LastDuration), LastOutput: c.LastOutput, LastError: c.LastError})
 	}
 	return out
 }

@@ -197,7 +197,7 @@ func (p *Phase) attempt(ctx context.Context, c *checkLoop, n int) outcome {
 	c.st.LastError = errString(out.err)
 	p.mu.Unlock()
 	if ctx.Err() == nil {
-		c.log.Debug().Int("attempt", n).Dur("took", took).Bool("passed", out.kind == pass).Str("err", errString(out.err)).Msg("attempt")
+		c.log.Debug().Int("attempt", n).Stringer("took", took).Bool("passed", out.kind == pass).Str("err", errString(out.err)).Msg("attempt")
 	}
 	return out
 }

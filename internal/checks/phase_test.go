@@ -13,8 +13,10 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
+	"github.com/rs/zerolog"
 
 	"github.com/asagent/asagent/internal/config"
+	"github.com/asagent/asagent/internal/syncbuf"
 	"github.com/asagent/asagent/internal/testutil"
 )
 
@@ -355,5 +357,39 @@ func TestVerdictResult(t *testing.T) {
 				t.Errorf("got %q, %v", got, decided)
 			}
 		})
+	}
+}
+
+// Durations in the log carry their unit (Go duration strings, the one
+// convention of the agent's logs and JSON): a number such as
+// max_wait=3600000 leaves the reader guessing.
+func TestLogDurationsCarryUnits(t *testing.T) {
+	dir := t.TempDir()
+	var buf syncbuf.Buffer
+	opts := testOptions(t, clockwork.NewFakeClock())
+	opts.Log = zerolog.New(&buf).Level(zerolog.DebugLevel)
+	p := NewPhase("launch", fastPhase(config.Parallel), []config.Check{execCheck("ok", writeScript(t, dir, "ok", "exit 0", 0o755))}, opts)
+	if v := p.Run(t.Context()); v.State != Passed {
+		t.Fatalf("verdict %+v", v)
+	}
+	want := map[string]string{"phase started": "max_wait", "attempt": "took"}
+	seen := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("not JSON: %q", line)
+		}
+		key, ok := want[rec["message"].(string)]
+		if !ok {
+			continue
+		}
+		seen[key] = true
+		s, isString := rec[key].(string)
+		if _, err := time.ParseDuration(s); !isString || err != nil {
+			t.Errorf("%s = %#v in %q: want a duration string such as 1h0m0s", key, rec[key], line)
+		}
+	}
+	if len(seen) != len(want) {
+		t.Errorf("saw %v of the fields %v in:\n%s", seen, want, buf.String())
 	}
 }
