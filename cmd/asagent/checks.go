@@ -66,7 +66,11 @@ func runChecks(ctx context.Context, cio cmdIO, args []string) int {
 	case decided:
 		answer = string(res)
 	}
-	fmt.Fprintf(cio.stdout, "\n%s: %s: %s -> %s\n", *phase, v.State, v.Reason, answer)
+	verdict := string(v.State)
+	if v.Reason != "" {
+		verdict += ": " + v.Reason
+	}
+	fmt.Fprintf(cio.stdout, "\n%s: %s -> %s\n", *phase, verdict, answer)
 	if decided && res == config.Continue {
 		return exitOK
 	}
@@ -94,23 +98,48 @@ func printChecks(w io.Writer, st checks.PhaseStatus) {
 	}
 }
 
-// lastOutput is one line for the table: why the check has not passed (if
-// it has not), then the last line it printed.
+// lastOutput is the check's cell of the LAST OUTPUT column: why it has
+// not passed (if it has not), then the last line it printed.
 func lastOutput(c checks.CheckStatus) string {
-	out := strings.TrimSpace(c.LastOutput)
+	why := ""
+	if c.State != checks.Passed {
+		why = c.LastError
+	}
+	return outputCell(why, c.LastOutput, tableOutputWidth)
+}
+
+// outputCell is one table cell from a check's last error and output: the
+// error first (it says why the check has not passed), then the last line
+// of the output, cut at a word boundary to width runes. Never a dangling
+// "error: " when there is no output.
+func outputCell(lastErr, output string, width int) string {
+	out := strings.TrimSpace(output)
 	if i := strings.LastIndexByte(out, '\n'); i >= 0 {
 		out = strings.TrimSpace(out[i+1:])
 	}
-	if c.State != checks.Passed && c.LastError != "" {
-		if out != "" {
-			out = c.LastError + ": " + out
-		} else {
-			out = c.LastError
+	lastErr = strings.TrimSpace(lastErr)
+	switch {
+	case lastErr != "" && out != "":
+		out = lastErr + ": " + out
+	case lastErr != "":
+		out = lastErr
+	}
+	return cutAtWord(strings.ReplaceAll(out, "\t", " "), width)
+}
+
+// cutAtWord cuts s to at most width runes, at the last space that keeps at
+// least half of it (a word is not cut in two), and marks the cut with "…".
+func cutAtWord(s string, width int) string {
+	r := []rune(s)
+	if len(r) <= width {
+		return s
+	}
+	cut := width - 1
+	for i := cut; i > width/2; i-- {
+		if r[i] == ' ' {
+			cut = i
+			break
 		}
 	}
-	out = strings.ReplaceAll(out, "\t", " ")
-	if r := []rune(out); len(r) > tableOutputWidth {
-		out = string(r[:tableOutputWidth-1]) + "…"
-	}
-	return out
+	return strings.TrimRight(string(r[:cut]), " ") + "…"
 }

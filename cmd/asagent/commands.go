@@ -182,3 +182,11 @@ func parseOnce(fs *flag.FlagSet, args []string) error {
 	_, _ = to.Write(buf.Bytes())
 	return err
 }
+
+// plural is "1 check" or "2 checks": output reads as English.
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}

@@ -90,8 +90,8 @@ func runStatus(ctx context.Context, cio cmdIO, args []string) int {
 // renderStatus prints st as a readable table.
 func renderStatus(out io.Writer, st control.Status, now time.Time) {
 	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(w, "instance:\t%s\n", printable(st.InstanceID))
-	group := st.GroupID
+	fmt.Fprintf(w, "instance:\t%s\n", printable(orDash(st.InstanceID)))
+	group := orDash(st.GroupID)
 	if st.GroupFrom != "" {
 		group += " (" + st.GroupFrom + ")"
 	}
@@ -129,26 +129,14 @@ func renderPhase(out io.Writer, ph control.PhaseProgress, now time.Time) {
 	w = tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "CHECK\tTYPE\tSTATE\tATTEMPTS\tTOOK\tLAST OUTPUT")
 	for _, c := range ph.Checks {
-		last := c.LastOutput
-		if c.LastError != "" {
-			last = c.LastError + ": " + last
-		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\n", printable(c.Name), c.Type, c.State, c.Attempts, c.Duration.D().Round(time.Millisecond), printable(oneLine(last, 60)))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\n", printable(c.Name), c.Type, c.State, c.Attempts, c.Duration.D().Round(time.Millisecond), printable(outputCell(c.LastError, c.LastOutput, statusOutputWidth)))
 	}
 	w.Flush()
 }
 
-// oneLine keeps the last line of s, cut to n runes, for a table cell.
-func oneLine(s string, n int) string {
-	s = strings.TrimSpace(s)
-	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
-		s = s[i+1:]
-	}
-	if r := []rune(s); len(r) > n {
-		s = "…" + string(r[len(r)-n+1:])
-	}
-	return s
-}
+// statusOutputWidth bounds the LAST OUTPUT column of `asagent status`;
+// `asagent status --json` has the whole output.
+const statusOutputWidth = 60
 
 // printable escapes what a terminal would act on (control characters,
 // escape sequences, a newline that would forge a row): names come from

@@ -147,7 +147,7 @@ func (s *streak) judge(out outcome, successes, failures int) (st State, why stri
 			if s.fails == 1 {
 				return Failed, "1 attempt did not pass; last: " + errString(out.err)
 			}
-			return Failed, fmt.Sprintf("%d attempts in a row did not pass; last: %s", s.fails, errString(out.err))
+			return Failed, fmt.Sprintf("%s in a row did not pass; last: %s", plural(s.fails, "attempt"), errString(out.err))
 		}
 	}
 	return Pending, ""

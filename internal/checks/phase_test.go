@@ -231,7 +231,7 @@ func TestReloadMidPhase(t *testing.T) {
 	default:
 	}
 	p.Reload([]config.Check{b})
-	if v := <-done; v.State != Passed || v.Reason != "all 1 checks passed" {
+	if v := <-done; v.State != Passed || v.Reason != "its only check passed" {
 		t.Errorf("verdict %+v", v)
 	}
 	if names := len(p.Status().Checks); names != 1 {
@@ -313,7 +313,7 @@ func TestStatusSummary(t *testing.T) {
 	}
 	clock := clockwork.NewFakeClock()
 	p := NewPhase("launch", ph, checks, testOptions(t, clock))
-	if got, want := p.Status().Summary(), "launch: waiting on 3/3 checks (cache, db, web), 1 refused"; got != want {
+	if got, want := p.Status().Summary(), "launch: waiting on 3/4 checks (cache, db, web), 1 refused"; got != want {
 		t.Errorf("before: %q, want %q", got, want)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
@@ -329,7 +329,7 @@ func TestStatusSummary(t *testing.T) {
 	if s.Passed != 1 || s.Pending != 2 || s.Refused != 1 || !s.Running || s.State != Pending {
 		t.Errorf("counts %+v", s)
 	}
-	if got, want := s.Summary(), "launch: waiting on 2/3 checks (db, web), 1 refused"; got != want {
+	if got, want := s.Summary(), "launch: waiting on 2/4 checks (db, web), 1 refused"; got != want {
 		t.Errorf("running: %q, want %q", got, want)
 	}
 	if _, err := json.Marshal(s); err != nil {
