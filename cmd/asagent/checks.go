@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -23,9 +25,10 @@ const tableOutputWidth = 72
 // machine, with no cloud at all. It exits 0 when the agent would answer
 // CONTINUE, 1 when it would not (or has not decided), 78 on a bad config.
 func runChecks(ctx context.Context, cio cmdIO, args []string) int {
-	fs := newFlags(cio, "checks", "--phase launch|terminate [--once] [--config FILE]")
+	fs := newFlags(cio, "checks", "--phase launch|terminate [--once] [--yes] [--config FILE]")
 	phase := fs.String("phase", "", "the phase whose checks run: launch or terminate")
 	once := fs.Bool("once", false, "one attempt of each check, then the verdict (default: until the phase decides or max_wait passes)")
+	yes := fs.Bool("yes", false, "terminate: run the real drain steps without asking (required when stdin is not a terminal)")
 	path := addConfigFlag(fs)
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
@@ -50,6 +53,11 @@ func runChecks(ctx context.Context, cio cmdIO, args []string) int {
 		return checks.Env{Phase: *phase, InstanceID: cfg.Cloud.InstanceID, GroupID: cfg.Cloud.ScalingGroupID, Deadline: deadline}
 	}
 	p, _ := checks.FromConfig(cfg, *phase, checks.Options{Log: log, Env: env})
+	if *phase == checks.PhaseTerminate {
+		if code, ok := confirmDrain(cio, os.Stdin, p.Status(), *yes); !ok {
+			return code
+		}
+	}
 	var v checks.Verdict
 	if *once {
 		v = p.RunOnce(ctx)
@@ -75,6 +83,42 @@ func runChecks(ctx context.Context, cio cmdIO, args []string) int {
 		return exitOK
 	}
 	return exitFailed
+}
+
+// confirmDrain says that the terminate phase's checks are the real drain
+// steps, run on this machine now, and asks before it goes on: yes answers
+// for the user; without it a terminal is asked, and anything else (a
+// script, a pipe) is refused, since no one is there to read the warning.
+func confirmDrain(cio cmdIO, stdin *os.File, st checks.PhaseStatus, yes bool) (code int, ok bool) {
+	names := make([]string, 0, len(st.Checks))
+	for _, c := range st.Checks {
+		names = append(names, c.Name)
+	}
+	fmt.Fprintf(cio.stderr, "asagent checks: the terminate phase runs the real drain steps on this machine, now: %s\n",
+		orDash(strings.Join(names, ", ")))
+	switch {
+	case yes:
+		return exitOK, true
+	case !isTerminal(stdin):
+		fmt.Fprintln(cio.stderr, "asagent checks: not on a terminal; pass --yes to run them")
+		return exitUsage, false
+	}
+	fmt.Fprint(cio.stderr, "Run them? [y/N] ")
+	if !confirmed(stdin) {
+		fmt.Fprintln(cio.stderr, "asagent checks: not run")
+		return exitFailed, false
+	}
+	return exitOK, true
+}
+
+// confirmed reads one line and reports whether it says yes.
+func confirmed(r io.Reader) bool {
+	line, _ := bufio.NewReader(r).ReadString('\n')
+	switch strings.ToLower(strings.TrimSpace(line)) {
+	case "y", "yes":
+		return true
+	}
+	return false
 }
 
 // printChecks prints the status as a table, then the load's problems.
