@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -79,10 +78,15 @@ type heldEntry struct {
 	rec             *record
 }
 
-// ErrScaling is the cause of a scaling action or answer that the local
-// instance's state does not allow (scale-in of an instance in no group,
-// an answer when no hook holds it).
-var ErrScaling = errors.New("not possible now")
+// StateError is a scaling action or answer that the local instance's
+// state does not allow (scale-in of an instance in no group, an answer
+// when no hook holds it); it says what to do instead.
+type StateError struct{ Msg string }
+
+func (e *StateError) Error() string { return e.Msg }
+
+// refuse returns a StateError with the message.
+func refuse(format string, a ...any) error { return &StateError{Msg: fmt.Sprintf(format, a...)} }
 
 // homeGroup is where scale-out adds the local instance: the group the
 // scenario puts it in, else the first group.
@@ -103,27 +107,27 @@ func homeGroup(sc *Scenario) string {
 // ScaleOut adds the local instance to its group, as AS does on a scaling
 // action: every launch hook holds it in PENDING_WAIT (after
 // Unknowns.HoldDelay), or it goes INSERVICE when the group has none. It
-// fails with ErrScaling while the instance is in a group.
+// fails with a StateError while the instance is in a group.
 func (s *Sim) ScaleOut() (LocalStatus, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sweep()
 	if g, in := s.findInstance(s.local); in != nil {
-		return s.localStatus(), fmt.Errorf("instance %s is %s in group %s; scale-in first: %w", in.id, in.state, g.id, ErrScaling)
+		return s.localStatus(), refuse("instance %s is %s in group %s; scale-in first", in.id, in.state, g.id)
 	}
 	g := s.findGroup(s.home)
 	if g == nil {
-		return s.localStatus(), fmt.Errorf("the scenario has no group to add instance %s to: %w", s.local, ErrScaling)
+		return s.localStatus(), refuse("the scenario has no group to add instance %s to", s.local)
 	}
 	if err := s.addInstances(g, []string{s.local}, s.now()); err != nil {
-		return s.localStatus(), fmt.Errorf("%v: %w", err, ErrScaling)
+		return s.localStatus(), refuse("%v", err)
 	}
 	return s.localStatus(), nil
 }
 
 // ScaleIn starts removing the local instance, as AS does on a scaling
 // action: every terminate hook holds it in REMOVING_WAIT, or it leaves the
-// group at once when there is none. It fails with ErrScaling unless the
+// group at once when there is none. It fails with a StateError unless the
 // instance is in service.
 func (s *Sim) ScaleIn() (LocalStatus, error) {
 	s.mu.Lock()
@@ -131,11 +135,11 @@ func (s *Sim) ScaleIn() (LocalStatus, error) {
 	s.sweep()
 	g, in := s.findInstance(s.local)
 	if in == nil {
-		return s.localStatus(), fmt.Errorf("instance %s is in no group; scale-out first: %w", s.local, ErrScaling)
+		return s.localStatus(), refuse("instance %s is in no group; scale-out first", s.local)
 	}
 	s.home = g.id
 	if err := s.removeInstances(g, []string{in.id}, s.now()); err != nil {
-		return s.localStatus(), fmt.Errorf("%v: %w", err, ErrScaling)
+		return s.localStatus(), refuse("%v", err)
 	}
 	return s.localStatus(), nil
 }
@@ -143,7 +147,7 @@ func (s *Sim) ScaleIn() (LocalStatus, error) {
 // Complete answers the local instance's hold as a third party would (an
 // operator, another tool): result CONTINUE, ABANDON or EXTEND, on the hook
 // named, or on every hook that holds the instance when hook is empty. It
-// fails with ErrScaling when no such hook holds the instance.
+// fails with a StateError when no such hook holds the instance.
 func (s *Sim) Complete(hook, result string) (LocalStatus, error) {
 	if result != ResultContinue && result != ResultAbandon && result != ResultExtend {
 		return LocalStatus{}, fmt.Errorf("result %q: want %s, %s or %s", result, ResultContinue, ResultAbandon, ResultExtend)
@@ -165,7 +169,7 @@ func (s *Sim) Complete(hook, result string) (LocalStatus, error) {
 		if hook != "" {
 			what = "hook " + hook + " does not"
 		}
-		return s.localStatus(), fmt.Errorf("%s hold instance %s: %w", what, s.local, ErrScaling)
+		return s.localStatus(), refuse("%s hold instance %s", what, s.local)
 	}
 	now := s.now()
 	for _, r := range targets {

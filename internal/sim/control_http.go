@@ -71,8 +71,9 @@ func (s *Sim) controlEndpoint(op string, do func(*http.Request) (LocalStatus, er
 			st = s.Status()
 		}
 		code := http.StatusOK
+		var refused *StateError
 		switch {
-		case errors.Is(err, ErrScaling):
+		case errors.As(err, &refused):
 			code = http.StatusConflict
 		case err != nil:
 			code = http.StatusBadRequest
