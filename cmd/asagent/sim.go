@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/asagent/asagent/internal/sim"
