@@ -113,3 +113,29 @@ func TestEveryCommandAcceptsHelpFlag(t *testing.T) {
 		})
 	}
 }
+
+// `asagent help` and the README say the same about how long the demo
+// takes: they once said "under a minute" and "~15 s".
+func TestHelpAndReadmeAgreeOnTheDemo(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := strings.Index(demoSummary, "in about ")
+	if i < 0 {
+		t.Fatalf("the demo's help line gives no duration: %q", demoSummary)
+	}
+	took := demoSummary[i+len("in "):]
+	n := 0
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.Contains(line, "asagent demo") {
+			n++
+			if !strings.Contains(line, took) {
+				t.Errorf("README line about the demo does not say %q:\n%s", took, line)
+			}
+		}
+	}
+	if n < 2 {
+		t.Errorf("found %d README lines about the demo, want the first command and the commands table", n)
+	}
+}
