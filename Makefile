@@ -33,6 +33,10 @@ cross:
 # version is semver from git, which nfpm turns into each format's syntax: a tag
 # v1.2.3 gives 1.2.3, commits after it 1.2.3+4.gCOMMIT (sorting after 1.2.3),
 # and an untagged tree 0.0.0-git.COMMIT (a pre-release: 0.0.0~git.COMMIT).
+# Each package also gets a copy under a name that does not change between
+# releases (packaging/latest-name.sh: asagent_latest_amd64.deb,
+# asagent-latest.x86_64.rpm), which user data can download, and SHA256SUMS
+# lists them all, for it to verify.
 DIST        ?= dist
 PKG_ARCHS   ?= amd64 arm64
 PKG_FORMATS ?= deb rpm
@@ -45,10 +49,15 @@ package:
 		echo "build linux/$$arch"; \
 		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $$stage/asagent ./cmd/asagent; \
 		for f in $(PKG_FORMATS); do \
-			ARCH=$$arch VERSION='$(PKG_VERSION)' $(GO) run $(NFPM) package --config $$stage/nfpm.yaml --packager $$f --target $(DIST)/; \
+			rm -rf $$stage/out; mkdir $$stage/out; \
+			ARCH=$$arch VERSION='$(PKG_VERSION)' $(GO) run $(NFPM) package --config $$stage/nfpm.yaml --packager $$f --target $$stage/out/; \
+			pkg=$$(ls $$stage/out); mv $$stage/out/$$pkg $(DIST)/; \
+			cp $(DIST)/$$pkg $(DIST)/$$(./packaging/latest-name.sh $$f $$arch); \
 		done; \
 	done; \
-	rm -rf $$stage
+	rm -rf $$stage; \
+	cd $(DIST) && ls | grep -E '^asagent[-_].*[.](deb|rpm)$$' | xargs sha256sum > SHA256SUMS; \
+	echo "$(DIST)/SHA256SUMS:"; cat SHA256SUMS
 
 test: fmt-check vet lint cross-vet unit fuzz-ci
 

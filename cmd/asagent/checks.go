@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -23,9 +25,10 @@ const tableOutputWidth = 72
 // machine, with no cloud at all. It exits 0 when the agent would answer
 // CONTINUE, 1 when it would not (or has not decided), 78 on a bad config.
 func runChecks(ctx context.Context, cio cmdIO, args []string) int {
-	fs := newFlags(cio, "checks", "--phase launch|terminate [--once] [--config FILE]")
+	fs := newFlags(cio, "checks", "--phase launch|terminate [--once] [--yes] [--config FILE]")
 	phase := fs.String("phase", "", "the phase whose checks run: launch or terminate")
 	once := fs.Bool("once", false, "one attempt of each check, then the verdict (default: until the phase decides or max_wait passes)")
+	yes := fs.Bool("yes", false, "terminate: run the real drain steps without asking (required when stdin is not a terminal)")
 	path := addConfigFlag(fs)
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
@@ -50,6 +53,11 @@ func runChecks(ctx context.Context, cio cmdIO, args []string) int {
 		return checks.Env{Phase: *phase, InstanceID: cfg.Cloud.InstanceID, GroupID: cfg.Cloud.ScalingGroupID, Deadline: deadline}
 	}
 	p, _ := checks.FromConfig(cfg, *phase, checks.Options{Log: log, Env: env})
+	if *phase == checks.PhaseTerminate {
+		if code, ok := confirmDrain(cio, os.Stdin, p.Status(), *yes); !ok {
+			return code
+		}
+	}
 	var v checks.Verdict
 	if *once {
 		v = p.RunOnce(ctx)
@@ -66,11 +74,51 @@ func runChecks(ctx context.Context, cio cmdIO, args []string) int {
 	case decided:
 		answer = string(res)
 	}
-	fmt.Fprintf(cio.stdout, "\n%s: %s: %s -> %s\n", *phase, v.State, v.Reason, answer)
+	verdict := string(v.State)
+	if v.Reason != "" {
+		verdict += ": " + v.Reason
+	}
+	fmt.Fprintf(cio.stdout, "\n%s: %s -> %s\n", *phase, verdict, answer)
 	if decided && res == config.Continue {
 		return exitOK
 	}
 	return exitFailed
+}
+
+// confirmDrain says that the terminate phase's checks are the real drain
+// steps, run on this machine now, and asks before it goes on: yes answers
+// for the user; without it a terminal is asked, and anything else (a
+// script, a pipe) is refused, since no one is there to read the warning.
+func confirmDrain(cio cmdIO, stdin *os.File, st checks.PhaseStatus, yes bool) (code int, ok bool) {
+	names := make([]string, 0, len(st.Checks))
+	for _, c := range st.Checks {
+		names = append(names, c.Name)
+	}
+	fmt.Fprintf(cio.stderr, "asagent checks: the terminate phase runs the real drain steps on this machine, now: %s\n",
+		orDash(strings.Join(names, ", ")))
+	switch {
+	case yes:
+		return exitOK, true
+	case !isTerminal(stdin):
+		fmt.Fprintln(cio.stderr, "asagent checks: not on a terminal; pass --yes to run them")
+		return exitUsage, false
+	}
+	fmt.Fprint(cio.stderr, "Run them? [y/N] ")
+	if !confirmed(stdin) {
+		fmt.Fprintln(cio.stderr, "asagent checks: not run")
+		return exitFailed, false
+	}
+	return exitOK, true
+}
+
+// confirmed reads one line and reports whether it says yes.
+func confirmed(r io.Reader) bool {
+	line, _ := bufio.NewReader(r).ReadString('\n')
+	switch strings.ToLower(strings.TrimSpace(line)) {
+	case "y", "yes":
+		return true
+	}
+	return false
 }
 
 // printChecks prints the status as a table, then the load's problems.
@@ -94,23 +142,48 @@ func printChecks(w io.Writer, st checks.PhaseStatus) {
 	}
 }
 
-// lastOutput is one line for the table: why the check has not passed (if
-// it has not), then the last line it printed.
+// lastOutput is the check's cell of the LAST OUTPUT column: why it has
+// not passed (if it has not), then the last line it printed.
 func lastOutput(c checks.CheckStatus) string {
-	out := strings.TrimSpace(c.LastOutput)
+	why := ""
+	if c.State != checks.Passed {
+		why = c.LastError
+	}
+	return outputCell(why, c.LastOutput, tableOutputWidth)
+}
+
+// outputCell is one table cell from a check's last error and output: the
+// error first (it says why the check has not passed), then the last line
+// of the output, cut at a word boundary to width runes. Never a dangling
+// "error: " when there is no output.
+func outputCell(lastErr, output string, width int) string {
+	out := strings.TrimSpace(output)
 	if i := strings.LastIndexByte(out, '\n'); i >= 0 {
 		out = strings.TrimSpace(out[i+1:])
 	}
-	if c.State != checks.Passed && c.LastError != "" {
-		if out != "" {
-			out = c.LastError + ": " + out
-		} else {
-			out = c.LastError
+	lastErr = strings.TrimSpace(lastErr)
+	switch {
+	case lastErr != "" && out != "":
+		out = lastErr + ": " + out
+	case lastErr != "":
+		out = lastErr
+	}
+	return cutAtWord(strings.ReplaceAll(out, "\t", " "), width)
+}
+
+// cutAtWord cuts s to at most width runes, at the last space that keeps at
+// least half of it (a word is not cut in two), and marks the cut with "…".
+func cutAtWord(s string, width int) string {
+	r := []rune(s)
+	if len(r) <= width {
+		return s
+	}
+	cut := width - 1
+	for i := cut; i > width/2; i-- {
+		if r[i] == ' ' {
+			cut = i
+			break
 		}
 	}
-	out = strings.ReplaceAll(out, "\t", " ")
-	if r := []rune(out); len(r) > tableOutputWidth {
-		out = string(r[:tableOutputWidth-1]) + "…"
-	}
-	return out
+	return strings.TrimRight(string(r[:cut]), " ") + "…"
 }

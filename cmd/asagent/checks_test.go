@@ -75,7 +75,7 @@ func TestChecksCommand(t *testing.T) {
 		{name: "launch gives up", args: []string{"--phase", "launch"},
 			launch:   map[string]string{"10-web": "echo no disk >&2; exit 100"},
 			wantCode: exitFailed, wantStdout: []string{"failed", "exit 100: gave up: no disk", "-> on_failure ABANDON"}},
-		{name: "terminate fails but continues", args: []string{"--phase", "terminate"},
+		{name: "terminate fails but continues", args: []string{"--phase", "terminate", "--yes"},
 			terminate: map[string]string{"10-drain": "exit 100", "20-after": "exit 0"},
 			wantCode:  exitOK, wantStdout: []string{"10-drain", "failed", "20-after", "pending", "-> on_failure CONTINUE"}},
 		{name: "declared checks too", args: []string{"--phase", "launch", "--once"},
@@ -87,6 +87,12 @@ func TestChecksCommand(t *testing.T) {
 			wantCode: exitUsage, wantStderr: `--phase must be launch or terminate, not ""`},
 		{name: "bad phase", args: []string{"--phase", "boot"},
 			wantCode: exitUsage, wantStderr: "Usage: asagent checks --phase launch|terminate"},
+		{name: "terminate says what it runs", args: []string{"--phase", "terminate", "--once", "--yes"},
+			terminate: map[string]string{"10-drain": "exit 0"},
+			wantCode:  exitOK, wantStderr: "the terminate phase runs the real drain steps on this machine, now: 10-drain"},
+		{name: "terminate off a terminal without --yes", args: []string{"--phase", "terminate", "--once"},
+			terminate: map[string]string{"10-drain": "touch $(dirname $0)/../ran"},
+			wantCode:  exitUsage, wantStderr: "not on a terminal; pass --yes to run them"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -108,7 +114,19 @@ func TestChecksCommand(t *testing.T) {
 			if !strings.Contains(stderr.String(), tc.wantStderr) {
 				t.Errorf("stderr lacks %q:\n%s", tc.wantStderr, stderr.String())
 			}
+			if _, err := os.Stat(filepath.Join(filepath.Dir(path), "ran")); code == exitUsage && err == nil {
+				t.Error("a drain step ran although the command was refused")
+			}
 		})
+	}
+}
+
+// Only "y" or "yes" on the terminal runs the drain steps.
+func TestConfirmed(t *testing.T) {
+	for in, want := range map[string]bool{"y\n": true, "YES\n": true, " yes ": true, "\n": false, "n\n": false, "": false, "sure\n": false} {
+		if got := confirmed(strings.NewReader(in)); got != want {
+			t.Errorf("confirmed(%q) = %v, want %v", in, got, want)
+		}
 	}
 }
 
@@ -140,5 +158,18 @@ func TestChecksCommandInterrupted(t *testing.T) {
 	}
 	if out := stdout.String(); !strings.Contains(out, "10-wait") || !strings.Contains(out, "launch: pending: stopped: context canceled -> no answer yet") {
 		t.Errorf("stdout:\n%s", out)
+	}
+}
+
+// /dev/null is a character device but no terminal: a command run from
+// cron or a unit must not be taken for a person who can answer.
+func TestDevNullIsNoTerminal(t *testing.T) {
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if isTerminal(f) {
+		t.Error("isTerminal(/dev/null) = true")
 	}
 }

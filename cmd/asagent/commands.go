@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -35,10 +36,14 @@ type cmdIO struct {
 	stdout, stderr io.Writer
 }
 
+// demoSummary is the demo's line in `asagent help`; the README's first
+// command says the same (a test holds them to it).
+const demoSummary = "run the whole product against the built-in simulator, in about 15 s"
+
 // commands lists the subcommands in the order `asagent help` prints them.
 func commands() []command {
 	return []command{
-		{"demo", "run the whole product against the built-in simulator, in under a minute", runDemo},
+		{"demo", demoSummary, runDemo},
 		{"run", "run the agent (what the service runs)", runRun},
 		{"service", "install, uninstall, start, stop, restart the system service, or show its status", runService},
 		{"status", "show the running agent's phase, hooks and checks", runStatus},
@@ -96,11 +101,12 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "Run 'asagent COMMAND -h' for a command's flags.")
 }
 
-// newFlags returns a flag set for one command whose usage names the command
-// and whose errors go to stderr, not to the process's os.Stderr.
+// newFlags returns a flag set for one command whose usage names the command.
+// Its messages go to the command's stderr, except the usage asked for with
+// -h, which goes to stdout (so that `asagent CMD -h | less` works).
 func newFlags(cio cmdIO, name, synopsis string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(cio.stderr)
+	fs.SetOutput(&flagSink{cio: cio})
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: asagent %s %s\n", name, synopsis)
 		fs.PrintDefaults()
@@ -108,15 +114,30 @@ func newFlags(cio cmdIO, name, synopsis string) *flag.FlagSet {
 	return fs
 }
 
+// flagSink is a flag set's output: stderr, or a buffer while parsing, so
+// that the usage printed for -h can go to stdout instead.
+type flagSink struct {
+	cio cmdIO
+	buf *bytes.Buffer
+}
+
+func (s *flagSink) Write(p []byte) (int, error) {
+	if s.buf != nil {
+		return s.buf.Write(p)
+	}
+	return s.cio.stderr.Write(p)
+}
+
 // parseFlags parses args and turns the flag package's outcomes into exit
 // codes: ok is false when the caller should return code at once (0 after -h,
 // 2 after a usage error). Positional arguments are a usage error.
 func parseFlags(fs *flag.FlagSet, args []string) (code int, ok bool) {
-	if code, ok := parseFlagsAndArgs(fs, args); !ok {
+	rest, code, ok := parseFlagsAndArgs(fs, args)
+	if !ok {
 		return code, false
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(fs.Output(), "asagent %s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+	if len(rest) > 0 {
+		fmt.Fprintf(fs.Output(), "asagent %s: unexpected argument %q\n", fs.Name(), rest[0])
 		fs.Usage()
 		return exitUsage, false
 	}
@@ -124,14 +145,52 @@ func parseFlags(fs *flag.FlagSet, args []string) (code int, ok bool) {
 }
 
 // parseFlagsAndArgs is parseFlags for commands that take positional
-// arguments (fs.Args()).
-func parseFlagsAndArgs(fs *flag.FlagSet, args []string) (code int, ok bool) {
-	err := fs.Parse(args)
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		return exitOK, false
-	case err != nil:
-		return exitUsage, false
+// arguments, which it returns. Flags may come before, between and after
+// them (`asagent signal drained --config F`); after "--" everything is
+// positional.
+func parseFlagsAndArgs(fs *flag.FlagSet, args []string) (rest []string, code int, ok bool) {
+	for {
+		if err := parseOnce(fs, args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, exitOK, false
+			}
+			return nil, exitUsage, false
+		}
+		left := fs.Args()
+		if len(left) == 0 {
+			return rest, exitOK, true
+		}
+		if consumed := len(args) - len(left); consumed > 0 && args[consumed-1] == "--" {
+			return append(rest, left...), exitOK, true
+		}
+		rest = append(rest, left[0])
+		args = left[1:]
 	}
-	return exitOK, true
+}
+
+// parseOnce parses args with the usage of -h sent to stdout and any other
+// message to stderr.
+func parseOnce(fs *flag.FlagSet, args []string) error {
+	sink, ok := fs.Output().(*flagSink)
+	if !ok {
+		return fs.Parse(args)
+	}
+	var buf bytes.Buffer
+	sink.buf = &buf
+	err := fs.Parse(args)
+	sink.buf = nil
+	to := sink.cio.stderr
+	if errors.Is(err, flag.ErrHelp) {
+		to = sink.cio.stdout
+	}
+	_, _ = to.Write(buf.Bytes())
+	return err
+}
+
+// plural is "1 check" or "2 checks": output reads as English.
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

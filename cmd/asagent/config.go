@@ -16,7 +16,7 @@ func addConfigFlag(fs *flag.FlagSet) *string {
 	if def == "" {
 		def = config.DefaultPath
 	}
-	return fs.String("config", def, "configuration `file` (env ASAGENT_CONFIG); a missing file means all defaults")
+	return fs.String("config", def, "configuration `file` (env ASAGENT_CONFIG); only "+config.DefaultPath+" may be missing (then all defaults apply)")
 }
 
 // loadConfig loads path for a command. On failure it prints every problem
@@ -39,6 +39,9 @@ func runValidate(_ context.Context, cio cmdIO, args []string) int {
 	cfg, err := config.Load(*path)
 	if err != nil {
 		fmt.Fprintln(cio.stderr, err)
+		if _, statErr := os.Stat(*path); statErr != nil {
+			return exitConfig // not even a file to check
+		}
 		return exitFailed
 	}
 	launch, terminate, errs := config.LoadDropIns(cfg.IncludeDir, cfg.InsecureDropins)

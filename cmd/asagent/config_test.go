@@ -30,7 +30,7 @@ func TestValidate(t *testing.T) {
 	}{
 		{"bad", []string{"--config", bad}, exitFailed, []string{"bad.yaml:2: poll.launch_interval:", "bad.yaml:4: log.level:"}},
 		{"good", []string{"--config", good}, exitOK, []string{"good.yaml: valid", "launch: 0 checks"}},
-		{"example", []string{"--config", filepath.Join("..", "..", "agent.yaml.example")}, exitOK, []string{"valid", "launch: 5 checks"}},
+		{"example", []string{"--config", filepath.Join("..", "..", "agent.yaml.example")}, exitOK, []string{"valid", "launch: 0 checks"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

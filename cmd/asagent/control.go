@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -23,16 +24,25 @@ const (
 )
 
 // controlClient parses the socket flags shared by status, signal and
-// complete. The socket path comes from the same config the agent reads.
-func controlClient(cio cmdIO, name, synopsis string, args []string, extra func(*flag.FlagSet)) (*control.Client, []string, int, bool) {
+// complete, then checks the command's own arguments with valid (a message
+// for a usage error, "" when they are right) before it reads the config:
+// a bad command line is exit 2 whatever the config says. The socket path
+// comes from the same config the agent reads.
+func controlClient(cio cmdIO, name, synopsis string, args []string, extra func(*flag.FlagSet), valid func(rest []string) string) (*control.Client, []string, int, bool) {
 	fs := newFlags(cio, name, synopsis)
 	path := addConfigFlag(fs)
 	socket := fs.String("socket", "", "control socket `path` (default: control_socket from the config)")
 	if extra != nil {
 		extra(fs)
 	}
-	if code, ok := parseFlagsAndArgs(fs, args); !ok {
+	rest, code, ok := parseFlagsAndArgs(fs, args)
+	if !ok {
 		return nil, nil, code, false
+	}
+	if msg := valid(rest); msg != "" {
+		fmt.Fprintf(cio.stderr, "asagent %s: %s\n", name, msg)
+		fs.Usage()
+		return nil, nil, exitUsage, false
 	}
 	if *socket == "" {
 		cfg, code, ok := loadConfig(cio, *path)
@@ -41,20 +51,24 @@ func controlClient(cio cmdIO, name, synopsis string, args []string, extra func(*
 		}
 		*socket = cfg.ControlSocket
 	}
-	return control.NewClient(*socket), fs.Args(), exitOK, true
+	return control.NewClient(*socket), rest, exitOK, true
+}
+
+// noArgs accepts no positional argument.
+func noArgs(rest []string) string {
+	if len(rest) > 0 {
+		return fmt.Sprintf("unexpected argument %q", rest[0])
+	}
+	return ""
 }
 
 func runStatus(ctx context.Context, cio cmdIO, args []string) int {
 	var asJSON *bool
-	c, rest, code, ok := controlClient(cio, "status", "[--json] [--config FILE] [--socket PATH]", args, func(fs *flag.FlagSet) {
+	c, _, code, ok := controlClient(cio, "status", "[--json] [--config FILE] [--socket PATH]", args, func(fs *flag.FlagSet) {
 		asJSON = fs.Bool("json", false, "print the status as JSON, for machines")
-	})
+	}, noArgs)
 	if !ok {
 		return code
-	}
-	if len(rest) > 0 {
-		fmt.Fprintf(cio.stderr, "asagent status: unexpected argument %q\n", rest[0])
-		return exitUsage
 	}
 	ctx, cancel := context.WithTimeout(ctx, controlTimeout)
 	defer cancel()
@@ -76,8 +90,8 @@ func runStatus(ctx context.Context, cio cmdIO, args []string) int {
 // renderStatus prints st as a readable table.
 func renderStatus(out io.Writer, st control.Status, now time.Time) {
 	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(w, "instance:\t%s\n", printable(st.InstanceID))
-	group := st.GroupID
+	fmt.Fprintf(w, "instance:\t%s\n", printable(orDash(st.InstanceID)))
+	group := orDash(st.GroupID)
 	if st.GroupFrom != "" {
 		group += " (" + st.GroupFrom + ")"
 	}
@@ -115,26 +129,14 @@ func renderPhase(out io.Writer, ph control.PhaseProgress, now time.Time) {
 	w = tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "CHECK\tTYPE\tSTATE\tATTEMPTS\tTOOK\tLAST OUTPUT")
 	for _, c := range ph.Checks {
-		last := c.LastOutput
-		if c.LastError != "" {
-			last = c.LastError + ": " + last
-		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\n", printable(c.Name), c.Type, c.State, c.Attempts, c.Duration.Round(time.Millisecond), printable(oneLine(last, 60)))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\n", printable(c.Name), c.Type, c.State, c.Attempts, c.Duration.D().Round(time.Millisecond), printable(outputCell(c.LastError, c.LastOutput, statusOutputWidth)))
 	}
 	w.Flush()
 }
 
-// oneLine keeps the last line of s, cut to n runes, for a table cell.
-func oneLine(s string, n int) string {
-	s = strings.TrimSpace(s)
-	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
-		s = s[i+1:]
-	}
-	if r := []rune(s); len(r) > n {
-		s = "…" + string(r[len(r)-n+1:])
-	}
-	return s
-}
+// statusOutputWidth bounds the LAST OUTPUT column of `asagent status`;
+// `asagent status --json` has the whole output.
+const statusOutputWidth = 60
 
 // printable escapes what a terminal would act on (control characters,
 // escape sequences, a newline that would forge a row): names come from
@@ -159,14 +161,23 @@ func orDash(s string) string {
 	return s
 }
 
+// signals are the names `asagent signal` takes, in help order.
+var signals = []string{control.SignalReady, control.SignalDrained, control.SignalFail, control.SignalExtend}
+
 func runSignal(ctx context.Context, cio cmdIO, args []string) int {
-	c, rest, code, ok := controlClient(cio, "signal", "ready|drained|fail|extend [--config FILE] [--socket PATH]", args, nil)
+	c, rest, code, ok := controlClient(cio, "signal", "ready|drained|fail|extend [--config FILE] [--socket PATH]", args, nil, func(rest []string) string {
+		switch {
+		case len(rest) == 0:
+			return "which signal? one of " + strings.Join(signals, ", ")
+		case len(rest) > 1:
+			return fmt.Sprintf("one signal at a time, not %q", strings.Join(rest, " "))
+		case !slices.Contains(signals, rest[0]):
+			return fmt.Sprintf("unknown signal %q; want one of %s", rest[0], strings.Join(signals, ", "))
+		}
+		return ""
+	})
 	if !ok {
 		return code
-	}
-	if len(rest) != 1 {
-		fmt.Fprintln(cio.stderr, "Usage: asagent signal ready|drained|fail|extend")
-		return exitUsage
 	}
 	ctx, cancel := context.WithTimeout(ctx, completeTimeout)
 	defer cancel()
@@ -179,16 +190,23 @@ func runSignal(ctx context.Context, cio cmdIO, args []string) int {
 
 func runComplete(ctx context.Context, cio cmdIO, args []string) int {
 	var result, hook *string
-	c, rest, code, ok := controlClient(cio, "complete", "--result CONTINUE|ABANDON [--hook NAME] [--config FILE] [--socket PATH]", args, func(fs *flag.FlagSet) {
+	c, _, code, ok := controlClient(cio, "complete", "--result CONTINUE|ABANDON [--hook NAME] [--config FILE] [--socket PATH]", args, func(fs *flag.FlagSet) {
 		result = fs.String("result", "", "CONTINUE or ABANDON (required)")
 		hook = fs.String("hook", "", "answer only this hook (default: every hook of the phase)")
+	}, func(rest []string) string {
+		if msg := noArgs(rest); msg != "" {
+			return msg
+		}
+		switch strings.ToUpper(*result) {
+		case "":
+			return "--result is required: CONTINUE or ABANDON"
+		case "CONTINUE", "ABANDON":
+			return ""
+		}
+		return fmt.Sprintf("--result must be CONTINUE or ABANDON, not %q", *result)
 	})
 	if !ok {
 		return code
-	}
-	if len(rest) > 0 || *result == "" {
-		fmt.Fprintln(cio.stderr, "Usage: asagent complete --result CONTINUE|ABANDON [--hook NAME]")
-		return exitUsage
 	}
 	ctx, cancel := context.WithTimeout(ctx, completeTimeout)
 	defer cancel()

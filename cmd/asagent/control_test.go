@@ -91,3 +91,40 @@ func TestControlCommands(t *testing.T) {
 		})
 	}
 }
+
+// A check's table cell shows why it has not passed and then its last line
+// of output, with no dangling colon when there is no output, and a long
+// line is cut between words, never in one.
+func TestOutputCell(t *testing.T) {
+	long := "waiting for the database to accept connections on port 5432 before we continue" // 80 runes
+	cases := []struct {
+		name, err, output string
+		want              string
+	}{
+		{"error and output", "exit status 1", "first\nwarming up, 9 s to go\n", "exit status 1: warming up, 9 s to go"},
+		{"error alone", "exit status 1", "", "exit status 1"},
+		{"error, blank output", "exit status 1", " \n", "exit status 1"},
+		{"output alone", "", "ready\n", "ready"},
+		{"neither", "", "", ""},
+		{"long line cut at a word", "", long, "waiting for the database to accept connections on port 5432…"},
+		{"no space to cut at", "", strings.Repeat("x", 70), strings.Repeat("x", 59) + "…"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := outputCell(tc.err, tc.output, 60); got != tc.want {
+				t.Errorf("outputCell(%q, %q) = %q, want %q", tc.err, tc.output, got, tc.want)
+			}
+		})
+	}
+	var out bytes.Buffer
+	renderStatus(&out, control.Status{Summary: "launch: 0/1 check passed", Phase: &control.PhaseProgress{Name: "launch",
+		Checks: []control.Check{{Name: "web", State: "pending", LastError: "exit status 1", LastOutput: "a\nb\n"}}}}, time.Now())
+	if !strings.Contains(out.String(), "exit status 1: b") {
+		t.Errorf("the table hides the check's last error:\n%s", out.String())
+	}
+	for _, line := range strings.Split(out.String(), "\n") {
+		if strings.HasSuffix(strings.TrimSpace(line), ":") {
+			t.Errorf("line ends in a colon: %q", line)
+		}
+	}
+}

@@ -44,7 +44,7 @@ func identity(ctx context.Context, out io.Writer, cfg *config.Config, getenv fun
 	fail := func(k string, err error) { bad++; line(k, "FAILED: %v", err) }
 	finish := func() int {
 		if bad > 0 {
-			line("result", "NOT usable (%d problems)", bad)
+			line("result", "NOT usable (%s)", plural(bad, "problem"))
 			return exitFailed
 		}
 		line("result", "usable")

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
+	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 
 	"github.com/asagent/asagent/internal/agent"
@@ -97,14 +98,12 @@ func newLogger(w io.Writer, c config.Log) zerolog.Logger {
 	return zerolog.New(zerolog.SyncWriter(w)).Level(level).With().Timestamp().Logger()
 }
 
-// isTerminal reports whether w is a character device (a terminal).
-func isTerminal(w io.Writer) bool {
+// isTerminal reports whether w is a terminal. A character device is not
+// enough: /dev/null is one, and a command run from cron or a unit with
+// stdin from /dev/null must not be taken for a person at a terminal.
+func isTerminal(w any) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
 }
 
 // logNotifier reports readiness and status to the log when no service
@@ -130,7 +129,7 @@ func newNotifier(log zerolog.Logger) agent.Notifier {
 		return logNotifier{log: log}
 	}
 	if w := n.WatchdogInterval(); w > 0 && w < minWatchdog {
-		log.Warn().Dur("watchdog_sec", w).Dur("min_sec", minWatchdog).
+		log.Warn().Stringer("watchdog", w).Stringer("min_watchdog", minWatchdog).
 			Msg("WatchdogSec is shorter than the agent's heartbeat allows; systemd may kill a healthy agent")
 	}
 	return &systemdNotifier{n: n, log: log}

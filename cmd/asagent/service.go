@@ -40,19 +40,20 @@ func runService(_ context.Context, cio cmdIO, args []string) int {
 	const synopsis = "install|uninstall|start|stop|restart|status [--config FILE]"
 	fs := newFlags(cio, "service", synopsis)
 	cfgPath := fs.String("config", "", "install: the configuration `file` the service runs with (default: the standard path, or $ASAGENT_CONFIG at run time)")
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		// -h, or flags before the action.
-		if code, ok := parseFlagsAndArgs(fs, args); !ok {
-			return code
+	rest, code, ok := parseFlagsAndArgs(fs, args)
+	if !ok {
+		return code
+	}
+	if len(rest) != 1 {
+		if len(rest) == 0 {
+			fmt.Fprintln(cio.stderr, "asagent service: which action? one of", strings.Join(serviceActions(), ", "))
+		} else {
+			fmt.Fprintf(cio.stderr, "asagent service: unexpected argument %q after the action %q\n", rest[1], rest[0])
 		}
-		fmt.Fprintln(cio.stderr, "asagent service: which action? one of", strings.Join(serviceActions(), ", "))
 		fs.Usage()
 		return exitUsage
 	}
-	action := args[0]
-	if code, ok := parseFlags(fs, args[1:]); !ok {
-		return code
-	}
+	action := rest[0]
 	known := false
 	for _, a := range serviceActions() {
 		known = known || a == action

@@ -160,7 +160,7 @@ func TestServiceCommandLine(t *testing.T) {
 		wantStderr string
 	}{
 		{"no action", []string{"service"}, exitUsage, "which action?"},
-		{"help", []string{"service", "-h"}, exitOK, "Usage: asagent service install|uninstall"},
+		{"help", []string{"service", "-h"}, exitOK, ""}, // the usage goes to stdout
 		{"unknown action", []string{"service", "reload"}, exitUsage, `unknown action "reload"`},
 		{"config with start", []string{"service", "start", "--config", "x.yaml"}, exitUsage, "--config goes with install only"},
 		{"stray argument", []string{"service", "start", "now"}, exitUsage, `unexpected argument "now"`},
@@ -174,6 +174,9 @@ func TestServiceCommandLine(t *testing.T) {
 			}
 			if !strings.Contains(stderr.String(), tc.wantStderr) {
 				t.Errorf("stderr = %q, want %q", stderr.String(), tc.wantStderr)
+			}
+			if code == exitOK && !strings.Contains(stdout.String(), "Usage: asagent service install|uninstall") {
+				t.Errorf("stdout = %q, want the usage", stdout.String())
 			}
 		})
 	}

@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/asagent/asagent/internal/sim"
@@ -26,18 +26,28 @@ const simShutdownTimeout = 5 * time.Second
 
 // simFlags are the command line of `asagent sim`.
 type simFlags struct {
-	listen, accessKey, secretKey, scenario string
-	extendBy, minHookTimeout, credLifetime time.Duration
-	unknowns                               *unknownsFlags
+	listen, accessKey, secretKey, scenario, workdir string
+	extendBy, minHookTimeout, credLifetime          time.Duration
+	unknowns                                        *unknownsFlags
 }
 
+// simSynopsis is the usage line of `asagent sim`: the server, and the
+// commands that drive a running one.
+const simSynopsis = `[--workdir DIR] [--listen ADDR] [--access-key AK --secret-key SK] [--scenario FILE] [--extend-by D] [--min-hook-timeout D] [unknowns...]
+       asagent sim scale-out|scale-in|status [--sim URL]
+       asagent sim complete --result CONTINUE|ABANDON|EXTEND [--hook NAME] [--sim URL]`
+
 func runSim(ctx context.Context, cio cmdIO, args []string) int {
-	fs := newFlags(cio, "sim", "[--listen ADDR] [--access-key AK --secret-key SK] [--scenario FILE] [--extend-by D] [--min-hook-timeout D] [unknowns...]")
+	if len(args) > 0 && isSimControl(args[0]) {
+		return runSimControl(ctx, cio, args[0], args[1:])
+	}
+	fs := newFlags(cio, "sim", simSynopsis)
 	var f simFlags
+	fs.StringVar(&f.workdir, "workdir", "", "rehearsal directory: agent.yaml, scenario.yaml, launch.d, terminate.d, conf.d and state are created there where missing (default: a temporary one, removed at exit)")
 	fs.StringVar(&f.listen, "listen", simDefaultListen, "address serving both the metadata paths and the AS API (port 0 picks a free port)")
 	fs.StringVar(&f.accessKey, "access-key", "", "permanent access key the AS API accepts (without it, only securitykey credentials work)")
 	fs.StringVar(&f.secretKey, "secret-key", "", "secret key of --access-key")
-	fs.StringVar(&f.scenario, "scenario", "", "YAML scenario file (default: one group with a launch and a terminate hook, this instance held in PENDING_WAIT)")
+	fs.StringVar(&f.scenario, "scenario", "", "YAML scenario file, docs/simulator.md (default: with --workdir, DIR/scenario.yaml, this instance outside the group until scale-out; else one group with a launch and a terminate hook, this instance held in PENDING_WAIT)")
 	fs.DurationVar(&f.extendBy, "extend-by", sim.DefaultExtendBy, "how far EXTEND moves a hook's timeout")
 	fs.DurationVar(&f.minHookTimeout, "min-hook-timeout", sim.DefaultMinHookTimeout, "lowest default_timeout a hook may have (whole seconds)")
 	fs.DurationVar(&f.credLifetime, "credential-lifetime", sim.DefaultCredentialLifetime, "lifetime of securitykey credentials")
@@ -53,11 +63,26 @@ func runSim(ctx context.Context, cio cmdIO, args []string) int {
 		fmt.Fprintln(cio.stderr, "asagent sim: --extend-by, --min-hook-timeout and --credential-lifetime must be positive")
 		return exitUsage
 	}
+	w, err := prepareWorkdir(f.workdir)
+	if w.tmp {
+		defer os.RemoveAll(w.dir)
+	}
+	if err != nil {
+		fmt.Fprintf(cio.stderr, "asagent sim: %v\n", err)
+		return exitFailed
+	}
+	if f.workdir != "" && f.scenario == "" {
+		if _, err := writeIfMissing(w.scenario(), []byte(rehearsalScenario())); err != nil {
+			fmt.Fprintf(cio.stderr, "asagent sim: %v\n", err)
+			return exitFailed
+		}
+		f.scenario = w.scenario()
+	}
 	s, code := newSim(cio, f)
 	if s == nil {
 		return code
 	}
-	return serveSim(ctx, cio, s, f)
+	return serveSim(ctx, cio, s, f, w)
 }
 
 // newSim builds the simulator from the flags; a bad scenario is a
@@ -91,7 +116,7 @@ func newSim(cio cmdIO, f simFlags) (*sim.Sim, int) {
 
 // serveSim serves until ctx is cancelled (SIGINT/SIGTERM), then stops
 // cleanly.
-func serveSim(ctx context.Context, cio cmdIO, s *sim.Sim, f simFlags) int {
+func serveSim(ctx context.Context, cio cmdIO, s *sim.Sim, f simFlags, w workdir) int {
 	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {
 		fmt.Fprintf(cio.stderr, "asagent sim: %v\n", err)
@@ -99,7 +124,11 @@ func serveSim(ctx context.Context, cio cmdIO, s *sim.Sim, f simFlags) int {
 	}
 	url := "http://" + ln.Addr().String()
 	fmt.Fprintf(cio.stdout, "listening on %s\n", url)
-	printAgentSnippet(cio.stdout, s, url, f)
+	if err := writeAgentConfig(cio.stdout, w, s, url, f); err != nil {
+		ln.Close()
+		fmt.Fprintf(cio.stderr, "asagent sim: %v\n", err)
+		return exitFailed
+	}
 
 	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
@@ -137,28 +166,5 @@ func sweepUntilDone(ctx context.Context, s *sim.Sim) {
 		case <-t.C:
 			s.Sweep()
 		}
-	}
-}
-
-// printAgentSnippet prints an agent.yaml fragment that points an agent at
-// the simulator. The secret key appears here, on stdout, for the user who
-// passed it on the command line; it never goes to the request log.
-func printAgentSnippet(w io.Writer, s *sim.Sim, url string, f simFlags) {
-	fmt.Fprintf(w, "# agent.yaml for this simulator (this instance: %s)\n", s.LocalInstanceID())
-	fmt.Fprintln(w, "cloud:")
-	fmt.Fprintf(w, "  metadata_endpoint: %s\n", url)
-	fmt.Fprintf(w, "  as_endpoint: %s\n", url)
-	fmt.Fprintf(w, "  region: %s\n", s.Region())
-	fmt.Fprintf(w, "  project_id: %s\n", s.ProjectID())
-	// The local instance's group; else the first one, where ADD would put it.
-	if g, ok := s.GroupOf(s.LocalInstanceID()); ok {
-		fmt.Fprintf(w, "  scaling_group_id: %s\n", g)
-	} else if gs := s.GroupIDs(); len(gs) > 0 {
-		fmt.Fprintf(w, "  scaling_group_id: %s\n", gs[0])
-	}
-	if f.accessKey != "" {
-		fmt.Fprintln(w, "  credentials:")
-		fmt.Fprintf(w, "    access_key: %s\n", f.accessKey)
-		fmt.Fprintf(w, "    secret_key: %s\n", f.secretKey)
 	}
 }

@@ -100,13 +100,17 @@ func readSnippet(t *testing.T, r io.Reader) snippet {
 	}()
 	var s snippet
 	deadline := time.After(30 * time.Second)
-	for s.url == "" || s.group == "" || s.project == "" {
+	// The snippet ends with the next steps: "next: ..." and one more line.
+	for afterNext := -1; afterNext < 1; {
 		select {
 		case l, ok := <-lines:
 			if !ok {
 				t.Fatalf("output ended early: %q", s.lines)
 			}
 			s.lines = append(s.lines, l)
+			if afterNext >= 0 || strings.HasPrefix(l, "next: ") {
+				afterNext++
+			}
 			switch {
 			case strings.HasPrefix(l, "listening on "):
 				s.url = strings.TrimPrefix(l, "listening on ")

@@ -33,7 +33,7 @@ func (e *Engine) Status() control.Status {
 		st.ASClockOffset = off.Round(time.Second).String()
 	}
 	if runner != nil && st.Phase != nil {
-		st.Phase.Checks = checkStatuses(runner.Status()) // live, not as of the last publish
+		e.live(&st, runner.Status()) // live, not as of the last publish
 	}
 	return st
 }

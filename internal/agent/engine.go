@@ -102,8 +102,9 @@ type Engine struct {
 
 	mu     sync.Mutex
 	status control.Status
-	runner Runner     // of the phase in progress, for status
-	curEnv checks.Env // what scripts see; see env
+	runner Runner       // of the phase in progress, for status
+	frame  summaryFrame // the status line around the live check count; see publish
+	curEnv checks.Env   // what scripts see; see env
 }
 
 // NewEngine returns an engine for the instance id. It does nothing until Run.

@@ -174,7 +174,8 @@ func (s *Service) identify(ctx context.Context) (Identity, *asclient.Client, err
 			if lastMsg != "" {
 				s.log.Info().Msg("scaling group found after earlier failures")
 			}
-			s.log.Info().Str("instance_id", setup.InstanceID).Str("scaling_group_id", d.GroupID).Str("found_by", d.Source).Msg("instance identified")
+			s.log.Info().Str("instance_id", setup.InstanceID).Str("project_id", setup.ProjectID).Str("region", setup.Region).
+				Str("scaling_group_id", d.GroupID).Dict("found_by", foundBy(setup, d)).Msg("instance identified")
 			return Identity{InstanceID: setup.InstanceID, GroupID: d.GroupID, GroupFrom: d.Source}, setup.AS, nil
 		}
 		if ctx.Err() != nil {
@@ -194,6 +195,23 @@ func (s *Service) identify(ctx context.Context) (Identity, *asclient.Client, err
 			return Identity{}, nil, ctx.Err()
 		}
 	}
+}
+
+// foundBy says where each fact of the identity came from: the config, the
+// environment, the metadata service; the group from the config, the cache
+// or a search.
+func foundBy(setup *cloud.Setup, d asclient.Discovery) *zerolog.Event {
+	return zerolog.Dict().Str("instance_id", setup.InstanceFrom).Str("project_id", setup.ProjectFrom).
+		Str("region", orNone(setup.RegionFrom)).Str("scaling_group_id", d.Source)
+}
+
+// orNone is s, or "none" for a fact nobody gave (a region left unknown
+// because the AS endpoint is configured).
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
 }
 
 func (s *Service) setStatus(line string) {

@@ -3,7 +3,6 @@ package agent
 import (
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/asagent/asagent/internal/checks"
@@ -32,21 +31,60 @@ func (p *phaseRun) scriptEnv() checks.Env {
 	return env
 }
 
-// summary is the one-line status: "launch: waiting on 2/3 checks, hook expires 14:05".
-func summary(p *phaseRun, cs *checks.PhaseStatus) string {
-	var b strings.Builder
-	b.WriteString(p.name + ": ")
+// summaryFrame is the one-line status around the checks' count: "launch: "
+// and ", hook expires 15:04:05", and whether the count goes between them
+// (while the checks run). publish sets it and Status fills in the live
+// count, so that the headline of `asagent status` always agrees with the
+// table beside it.
+type summaryFrame struct {
+	head, tail string
+	counts     bool
+}
+
+// line is the status line with the checks' count from cs.
+func (f summaryFrame) line(cs checks.PhaseStatus) string {
+	if !f.counts {
+		return f.head + f.tail
+	}
+	return f.head + checkCount(cs) + f.tail
+}
+
+// checkCount is "2/3 checks passed", with refused checks counted (they
+// are checks the phase waits for) and named: "0/2 checks passed, 1 refused".
+func checkCount(cs checks.PhaseStatus) string {
+	total := cs.Passed + cs.Failed + cs.Pending + cs.Refused
+	s := fmt.Sprintf("%d/%s passed", cs.Passed, plural(total, "check"))
+	if cs.Refused > 0 {
+		s += fmt.Sprintf(", %d refused", cs.Refused)
+	}
+	return s
+}
+
+// plural is "1 check" or "2 checks".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// summaryFrameOf is the frame of the one-line status:
+// "launch: " + "waiting on 2/3 checks" + ", hook expires 14:05".
+func summaryFrameOf(p *phaseRun, running bool) summaryFrame {
+	f := summaryFrame{head: p.name + ": "}
 	switch stage := p.st.stage(); {
 	case stage == stageDone && p.st.Result == "":
-		return b.String() + "done, no longer held"
+		f.head += "done, no longer held"
+		return f
 	case stage == stageDone:
-		return b.String() + "done, " + p.st.Result
+		f.head += "done, " + p.st.Result
+		return f
 	case stage == stageAnswering:
-		b.WriteString("sending " + p.st.Result)
-	case cs != nil:
-		fmt.Fprintf(&b, "%d/%d checks passed", cs.Passed, cs.Passed+cs.Failed+cs.Pending)
+		f.head += "sending " + p.st.Result
+	case running:
+		f.counts = true
 	default:
-		b.WriteString("starting checks")
+		f.head += "starting checks"
 	}
 	var first time.Time
 	for _, n := range p.hookNames() {
@@ -55,9 +93,21 @@ func summary(p *phaseRun, cs *checks.PhaseStatus) string {
 		}
 	}
 	if !first.IsZero() {
-		fmt.Fprintf(&b, ", hook expires %s", first.Local().Format("15:04:05"))
+		f.tail = ", hook expires " + first.Local().Format("15:04:05")
 	}
-	return b.String()
+	return f
+}
+
+// live puts the checks' current status into st, with the headline that
+// goes with it. The caller holds no lock.
+func (e *Engine) live(st *control.Status, cs checks.PhaseStatus) {
+	st.Phase.Checks = checkStatuses(cs)
+	e.mu.Lock()
+	f := e.frame
+	e.mu.Unlock()
+	if f.counts {
+		st.Summary = f.line(cs)
+	}
 }
 
 // publish refreshes the status snapshot served on the control socket.
@@ -68,17 +118,18 @@ func (p *phaseRun) publish(runner Runner) {
 		hs := p.st.Hooks[name]
 		ph.Hooks = append(ph.Hooks, control.Hook{Name: name, Timeout: hs.Timeout, Extends: hs.Extends, Sent: hs.Sent, Outcome: hs.Outcome})
 	}
-	var cs *checks.PhaseStatus
+	var cs checks.PhaseStatus
 	if runner != nil {
-		s := runner.Status()
-		cs = &s
-		ph.Checks = checkStatuses(s)
+		cs = runner.Status()
+		ph.Checks = checkStatuses(cs)
 	}
-	line := summary(p, cs)
+	frame := summaryFrameOf(p, runner != nil)
+	line := frame.line(cs)
 	env := p.scriptEnv()
 	e.observer().NearestDeadline(env.Deadline)
 	e.mu.Lock()
 	e.curEnv = env
+	e.frame = frame
 	changed := e.status.Summary != line
 	e.status.State, e.status.Summary, e.status.Updated = p.name, line, e.clock.Now()
 	if p.st.stage() == stageDone {
@@ -98,7 +149,7 @@ func checkStatuses(s checks.PhaseStatus) []control.Check {
 	out := make([]control.Check, 0, len(s.Checks))
 	for _, c := range s.Checks {
 		out = append(out, control.Check{Name: c.Name, Type: string(c.Type), State: string(c.State), Attempts: c.Attempts,
-			Duration: c.LastDuration, LastOutput: c.LastOutput, LastError: c.LastError})
+			Duration: control.Duration(c.LastDuration), LastOutput: c.LastOutput, LastError: c.LastError})
 	}
 	return out
 }

@@ -247,7 +247,7 @@ func (c *Client) call(ctx context.Context, op string, fn func(*as.AsClient) erro
 			c.log.Warn().Str("op", op).Int("attempts", attempt).Err(e).Msg("AS call failed; no time left to retry")
 			return e
 		}
-		c.log.Debug().Str("op", op).Int("attempt", attempt).Dur("delay", delay).Err(e).Msg("AS call failed; retrying")
+		c.log.Debug().Str("op", op).Int("attempt", attempt).Stringer("delay", delay).Err(e).Msg("AS call failed; retrying")
 		if err := backoff.Sleep(ctx, c.clock, delay); err != nil {
 			return e
 		}
@@ -263,7 +263,7 @@ func (c *Client) call(ctx context.Context, op string, fn func(*as.AsClient) erro
 func (c *Client) mayMendAuth(op string, used metadata.Credentials, signedOffset time.Duration) bool {
 	mend := false
 	if off, ok := c.ClockOffset(); ok && (off-signedOffset >= resignOffset || signedOffset-off >= resignOffset) {
-		c.log.Info().Str("op", op).Dur("as_clock_offset", off).
+		c.log.Info().Str("op", op).Stringer("as_clock_offset", off).
 			Msg("AS refused a signature dated by this instance's clock; signing again by AS's clock")
 		mend = true
 	}

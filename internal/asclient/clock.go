@@ -65,7 +65,7 @@ func (a *asClock) observe(header string, start, end time.Time) {
 	}
 	a.mu.Unlock()
 	if warn {
-		a.log.Warn().Dur("as_clock_offset", offset).Str("instance_clock", aheadOrBehind(offset)).
+		a.log.Warn().Stringer("as_clock_offset", offset).Str("instance_clock", aheadOrBehind(offset)).
 			Msg("this instance's clock is off from AS's; hook deadlines are read by AS's clock (check NTP)")
 	}
 }

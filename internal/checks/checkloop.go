@@ -148,7 +148,7 @@ func (s *streak) judge(out outcome, successes, failures int) (st State, why stri
 			if s.fails == 1 {
 				return Failed, "1 attempt did not pass; last: " + errString(out.err)
 			}
-			return Failed, fmt.Sprintf("%d attempts in a row did not pass; last: %s", s.fails, errString(out.err))
+			return Failed, fmt.Sprintf("%s in a row did not pass; last: %s", plural(s.fails, "attempt"), errString(out.err))
 		}
 	}
 	return Pending, ""
@@ -198,7 +198,7 @@ func (p *Phase) attempt(ctx context.Context, c *checkLoop, n int) outcome {
 	c.st.LastError = errString(out.err)
 	p.mu.Unlock()
 	if ctx.Err() == nil {
-		c.log.Debug().Int("attempt", n).Dur("took", took).Bool("passed", out.kind == pass).Str("err", errString(out.err)).Msg("attempt")
+		c.log.Debug().Int("attempt", n).Stringer("took", took).Bool("passed", out.kind == pass).Str("err", errString(out.err)).Msg("attempt")
 		if p.opts.Attempts != nil {
 			p.opts.Attempts.Attempt(p.name, c.spec.check.Name, out.name(actx), took)
 		}

@@ -259,3 +259,27 @@ func TestExecCommandAndShell(t *testing.T) {
 		{name: "both", check: config.Check{Type: config.TypeExec, Shell: "true", Command: []string{"true"}}, want: Failed, wantError: "both command and shell"},
 	})
 }
+
+// The kept output starts at a whole line when its beginning was cut: the
+// status shows lines as the script printed them, not half a word.
+func TestTailStartsAtALine(t *testing.T) {
+	filler := strings.Repeat("x", OutputCap)
+	cases := []struct {
+		name  string
+		tail  string
+		total int64
+		want  string
+	}{
+		{"whole output", "one\ntwo\n", 8, "one\ntwo\n"},
+		{"cut mid-line", "rd of line one\nline two\nline three\n", 1000, "…\nline two\nline three\n"},
+		{"cut, last line unfinished", "lf\nend", 1000, "…\nend"},
+		{"one line longer than the cap", filler + "yz", int64(OutputCap + 2), "…" + filler[2:] + "yz"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tailString([]byte(tc.tail), tc.total); got != tc.want {
+				t.Errorf("tailString(%.20q…, %d) = %.40q, want %.40q", tc.tail, tc.total, got, tc.want)
+			}
+		})
+	}
+}

@@ -109,21 +109,26 @@ func (c *capture) finish() (string, int64) {
 	return tailString(c.tail, c.total), c.total
 }
 
-// tailString returns the last OutputCap bytes of tail as valid UTF-8, with
-// a leading "…" when something came before them.
+// tailString returns the last OutputCap bytes of tail as valid UTF-8. When
+// something came before them it starts at the first whole line, after a
+// "…" line that says lines were left out: a status never shows half a
+// line or half a word as if it were what the script printed.
 func tailString(tail []byte, total int64) string {
 	cut := len(tail) > OutputCap || int64(len(tail)) < total
 	if len(tail) > OutputCap {
 		tail = tail[len(tail)-OutputCap:]
 	}
-	if cut {
-		// Do not start in the middle of a character.
-		for i := 0; i < utf8.UTFMax && len(tail) > 0 && !utf8.RuneStart(tail[0]); i++ {
-			tail = tail[1:]
-		}
-		return "…" + sanitize(tail, true)
+	if !cut {
+		return sanitize(tail, true)
 	}
-	return sanitize(tail, true)
+	if i := bytes.IndexByte(tail, '\n'); i >= 0 && i+1 < len(tail) {
+		return "…\n" + sanitize(tail[i+1:], true)
+	}
+	// One line longer than the cap: do not start in the middle of a character.
+	for i := 0; i < utf8.UTFMax && len(tail) > 0 && !utf8.RuneStart(tail[0]); i++ {
+		tail = tail[1:]
+	}
+	return "…" + sanitize(tail, true)
 }
 
 // sanitize makes process output safe to log and to print on a terminal:

@@ -114,7 +114,7 @@ func (p *Phase) Run(ctx context.Context) Verdict {
 	if !p.begin(runCtx) {
 		return Verdict{State: Pending, Reason: "the phase is already running"}
 	}
-	p.log.Info().Str("mode", string(p.cfg.Mode)).Dur("max_wait", p.cfg.MaxWait.D()).Time("since", p.started).Msg("phase started")
+	p.log.Info().Str("mode", string(p.cfg.Mode)).Stringer("max_wait", p.cfg.MaxWait.D()).Time("since", p.started).Msg("phase started")
 	budget, spent := p.budgetTimer()
 	defer budget.Stop()
 	var v Verdict

@@ -13,8 +13,10 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
+	"github.com/rs/zerolog"
 
 	"github.com/asagent/asagent/internal/config"
+	"github.com/asagent/asagent/internal/syncbuf"
 	"github.com/asagent/asagent/internal/testutil"
 )
 
@@ -229,7 +231,7 @@ func TestReloadMidPhase(t *testing.T) {
 	default:
 	}
 	p.Reload([]config.Check{b})
-	if v := <-done; v.State != Passed || v.Reason != "all 1 checks passed" {
+	if v := <-done; v.State != Passed || v.Reason != "its only check passed" {
 		t.Errorf("verdict %+v", v)
 	}
 	if names := len(p.Status().Checks); names != 1 {
@@ -311,7 +313,7 @@ func TestStatusSummary(t *testing.T) {
 	}
 	clock := clockwork.NewFakeClock()
 	p := NewPhase("launch", ph, checks, testOptions(t, clock))
-	if got, want := p.Status().Summary(), "launch: waiting on 3/3 checks (cache, db, web), 1 refused"; got != want {
+	if got, want := p.Status().Summary(), "launch: waiting on 3/4 checks (cache, db, web), 1 refused"; got != want {
 		t.Errorf("before: %q, want %q", got, want)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
@@ -327,7 +329,7 @@ func TestStatusSummary(t *testing.T) {
 	if s.Passed != 1 || s.Pending != 2 || s.Refused != 1 || !s.Running || s.State != Pending {
 		t.Errorf("counts %+v", s)
 	}
-	if got, want := s.Summary(), "launch: waiting on 2/3 checks (db, web), 1 refused"; got != want {
+	if got, want := s.Summary(), "launch: waiting on 2/4 checks (db, web), 1 refused"; got != want {
 		t.Errorf("running: %q, want %q", got, want)
 	}
 	if _, err := json.Marshal(s); err != nil {
@@ -355,5 +357,39 @@ func TestVerdictResult(t *testing.T) {
 				t.Errorf("got %q, %v", got, decided)
 			}
 		})
+	}
+}
+
+// Durations in the log carry their unit (Go duration strings, the one
+// convention of the agent's logs and JSON): a number such as
+// max_wait=3600000 leaves the reader guessing.
+func TestLogDurationsCarryUnits(t *testing.T) {
+	dir := t.TempDir()
+	var buf syncbuf.Buffer
+	opts := testOptions(t, clockwork.NewFakeClock())
+	opts.Log = zerolog.New(&buf).Level(zerolog.DebugLevel)
+	p := NewPhase("launch", fastPhase(config.Parallel), []config.Check{execCheck("ok", writeScript(t, dir, "ok", "exit 0", 0o755))}, opts)
+	if v := p.Run(t.Context()); v.State != Passed {
+		t.Fatalf("verdict %+v", v)
+	}
+	want := map[string]string{"phase started": "max_wait", "attempt": "took"}
+	seen := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("not JSON: %q", line)
+		}
+		key, ok := want[rec["message"].(string)]
+		if !ok {
+			continue
+		}
+		seen[key] = true
+		s, isString := rec[key].(string)
+		if _, err := time.ParseDuration(s); !isString || err != nil {
+			t.Errorf("%s = %#v in %q: want a duration string such as 1h0m0s", key, rec[key], line)
+		}
+	}
+	if len(seen) != len(want) {
+		t.Errorf("saw %v of the fields %v in:\n%s", seen, want, buf.String())
 	}
 }

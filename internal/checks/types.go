@@ -167,15 +167,16 @@ type PhaseStatus struct {
 }
 
 // Summary is the status in one line for people and systemd's STATUS=, such
-// as "launch: waiting on 2/3 checks (web, db), 1 refused".
+// as "launch: waiting on 2/4 checks (web, db), 1 refused". Refused checks
+// count in the total: the phase waits for them too.
 func (s PhaseStatus) Summary() string {
-	total := s.Passed + s.Failed + s.Pending
+	total := s.Passed + s.Failed + s.Pending + s.Refused
 	var b strings.Builder
 	b.WriteString(s.Phase)
 	b.WriteString(": ")
 	switch {
 	case s.State == Passed:
-		fmt.Fprintf(&b, "passed (%d/%d checks)", s.Passed, total)
+		fmt.Fprintf(&b, "passed (%d/%s)", s.Passed, plural(total, "check"))
 	case s.State == Failed:
 		b.WriteString("failed")
 		if s.Reason != "" {
@@ -191,12 +192,20 @@ func (s PhaseStatus) Summary() string {
 		if s.Pending > len(names) {
 			names = append(names, "…")
 		}
-		fmt.Fprintf(&b, "waiting on %d/%d checks (%s)", s.Pending, total, strings.Join(names, ", "))
+		fmt.Fprintf(&b, "waiting on %d/%s (%s)", s.Pending, plural(total, "check"), strings.Join(names, ", "))
 	default:
-		fmt.Fprintf(&b, "%d/%d checks passed", s.Passed, total)
+		fmt.Fprintf(&b, "%d/%s passed", s.Passed, plural(total, "check"))
 	}
 	if s.Refused > 0 {
 		b.WriteString(", " + strconv.Itoa(s.Refused) + " refused")
 	}
 	return b.String()
+}
+
+// plural is "1 check" or "2 checks": messages read as English.
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
 }

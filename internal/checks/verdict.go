@@ -57,6 +57,12 @@ func (p *Phase) verdict(ctx context.Context, end ending) (Verdict, bool) {
 		}
 		return v, true
 	case len(pending) == 0 && why == "":
+		switch passed {
+		case 0:
+			return Verdict{State: Passed, Reason: "no checks to run"}, true
+		case 1:
+			return Verdict{State: Passed, Reason: "its only check passed"}, true
+		}
 		return Verdict{State: Passed, Reason: fmt.Sprintf("all %d checks passed", passed)}, true
 	case end == attemptsDone:
 		v := Verdict{State: Pending, Reason: "not every check passed its one attempt"}

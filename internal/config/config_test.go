@@ -11,37 +11,41 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// The example documents every key with its default: loading it must give
-// exactly the defaults (apart from the example checks), so the two cannot drift.
+// The example documents every key with its default, and is nothing but the
+// defaults: loading it must give exactly Default(), checks included (none),
+// so that a copied file never carries an example check (":8080") that makes
+// every launch fail. The check keys are documented in comments, one
+// commented check per type.
 func TestExampleIsCompleteAndShowsDefaults(t *testing.T) {
 	cfg, err := Load(filepath.Join("..", "..", "agent.yaml.example"))
 	if err != nil {
 		t.Fatalf("agent.yaml.example does not load:\n%v", err)
 	}
-	if len(cfg.Launch.Checks) == 0 || len(cfg.Terminate.Checks) == 0 {
-		t.Fatal("the example should show launch and terminate checks")
-	}
-	types := map[CheckType]bool{}
-	for _, c := range append(cfg.Launch.Checks, cfg.Terminate.Checks...) {
-		types[c.Type] = true
-	}
+	data, _ := os.ReadFile(filepath.Join("..", "..", "agent.yaml.example"))
 	for typ := range typeFields {
-		if !types[typ] {
-			t.Errorf("the example shows no %s check", typ)
+		if !strings.Contains(string(data), "#     type: "+string(typ)+" ") && !strings.Contains(string(data), "#     type: "+string(typ)+"\n") {
+			t.Errorf("the example documents no %s check", typ)
 		}
 	}
-	cfg.Launch.Checks, cfg.Terminate.Checks = nil, nil
+	cfg.Launch.Checks, cfg.Terminate.Checks = nilIfEmpty(cfg.Launch.Checks), nilIfEmpty(cfg.Terminate.Checks)
 	if def := Default(); !reflect.DeepEqual(cfg, def) {
 		t.Errorf("example differs from Default():\nexample: %+v\ndefault: %+v", cfg, def)
 	}
 	// Every key of the schema appears in the example.
-	data, _ := os.ReadFile(filepath.Join("..", "..", "agent.yaml.example"))
 	for _, key := range allKeys(reflect.TypeOf(Config{}), "") {
 		leaf := key[strings.LastIndex(key, ".")+1:]
 		if !strings.Contains(string(data), leaf+":") {
 			t.Errorf("agent.yaml.example does not document %s", key)
 		}
 	}
+}
+
+// nilIfEmpty is nil for an empty list: "checks: []" is no checks.
+func nilIfEmpty(cs []Check) []Check {
+	if len(cs) == 0 {
+		return nil
+	}
+	return cs
 }
 
 func allKeys(t reflect.Type, prefix string) []string {
@@ -61,21 +65,29 @@ func allKeys(t reflect.Type, prefix string) []string {
 	return keys
 }
 
-// No file means all defaults: an instance with an agency needs no config.
-func TestMissingOrEmptyFileMeansDefaults(t *testing.T) {
+// No file at the default path, or an empty file, means all defaults: an
+// instance with an agency needs no config. A missing file anywhere else is
+// a path someone named: a typo there must not fall back to the defaults
+// (the real metadata address), so it is a problem that names the file.
+func TestMissingOrEmptyFile(t *testing.T) {
 	dir := t.TempDir()
 	empty := filepath.Join(dir, "empty.yaml")
 	if err := os.WriteFile(empty, []byte("# nothing\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for _, path := range []string{filepath.Join(dir, "missing.yaml"), empty} {
-		cfg, err := Load(path)
-		if err != nil {
-			t.Fatalf("Load(%s): %v", path, err)
-		}
-		if !reflect.DeepEqual(cfg, Default()) {
-			t.Errorf("Load(%s) = %+v, want defaults", path, cfg)
-		}
+	cfg, err := Load(empty)
+	if err != nil || !reflect.DeepEqual(cfg, Default()) {
+		t.Errorf("Load(empty) = %+v, %v; want the defaults", cfg, err)
+	}
+	missing := filepath.Join(dir, "agent.yml")
+	if cfg, err := Load(missing); err == nil || !strings.Contains(err.Error(), missing+": no such file") {
+		t.Errorf("Load(missing) = %+v, %v; want a problem naming the file", cfg, err)
+	}
+	if _, err := os.Stat(DefaultPath); err == nil {
+		t.Skipf("%s exists on this machine: cannot test it missing", DefaultPath)
+	}
+	if cfg, err := Load(DefaultPath); err != nil || !reflect.DeepEqual(cfg, Default()) {
+		t.Errorf("Load(%s) = %+v, %v; want the defaults", DefaultPath, cfg, err)
 	}
 }
 

@@ -52,12 +52,19 @@ func (ps Problems) Error() string {
 	return strings.Join(lines, "\n")
 }
 
-// Load reads the agent configuration at path. A missing file is not an
-// error: it yields Default(). Any other problem is returned as Problems.
+// Load reads the agent configuration at path. A missing file at
+// DefaultPath is not an error: it yields Default(), since an instance with
+// an agency needs no file. Anywhere else a missing file is a problem: a
+// path someone named is a file they meant, and a typo in it must not make
+// the agent run on the defaults (the real metadata address). Any other
+// problem is returned as Problems too.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
+	if errors.Is(err, fs.ErrNotExist) && path == DefaultPath {
 		return Default(), nil
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, Problems{{File: path, Msg: "no such file; only the default " + DefaultPath + " may be missing"}}
 	}
 	if err != nil {
 		return nil, Problems{{File: path, Msg: err.Error()}}

@@ -69,13 +69,15 @@ type Hook struct {
 
 // Check is one check of the phase.
 type Check struct {
-	Name       string        `json:"name"`
-	Type       string        `json:"type"`
-	State      string        `json:"state"` // pending, passed, failed, refused
-	Attempts   int           `json:"attempts"`
-	Duration   time.Duration `json:"last_duration"`
-	LastOutput string        `json:"last_output,omitempty"`
-	LastError  string        `json:"last_error,omitempty"`
+	Name     string `json:"name"`
+	Type     string `json:"type"`
+	State    string `json:"state"` // pending, passed, failed, refused
+	Attempts int    `json:"attempts"`
+	// Duration is how long the last attempt took; JSON carries it as a Go
+	// duration string ("1.694s"), as every duration the agent prints.
+	Duration   Duration `json:"last_duration"`
+	LastOutput string   `json:"last_output,omitempty"`
+	LastError  string   `json:"last_error,omitempty"`
 }
 
 // The signals an application or operator can send.

@@ -1,4 +1,4 @@
-// Package demo runs the whole product on one machine in under a minute: the
+// Package demo runs the whole product on one machine in about 15 s: the
 // simulator of Huawei Cloud, a real agent service pointed at it, a readiness
 // script that takes a while (so the launch hook is extended) and a drain
 // script, then a scale-in. It prints what happens as it happens.
@@ -26,7 +26,7 @@ import (
 	"github.com/asagent/asagent/internal/sim"
 )
 
-// Timings of the demo: short enough to finish in well under a minute,
+// Timings of the demo: short enough to finish in about 15 s,
 // long enough that the launch hook needs an EXTEND before the app is ready.
 const (
 	hookTimeout = 15 * time.Second // the hooks' default_timeout
@@ -37,9 +37,17 @@ const (
 	demoSK      = "demo-secret-key-never-printed"
 )
 
+// Options adjust what the demo prints.
+type Options struct {
+	// Verbose prints every AS API call as it happens; without it only the
+	// callbacks (EXTEND, CONTINUE) are told, and the calls are counted in
+	// the summary.
+	Verbose bool
+}
+
 // Run runs the demo and writes its story to out. It returns nil when both
 // hooks were answered CONTINUE by the agent and nothing timed out.
-func Run(ctx context.Context, out io.Writer) error {
+func Run(ctx context.Context, out io.Writer, opts Options) error {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	dir, err := os.MkdirTemp("", "asagent-demo-")
@@ -78,7 +86,7 @@ func Run(ctx context.Context, out io.Writer) error {
 	agentDone := make(chan error, 1)
 	go func() { agentDone <- svc.Run(agentCtx) }()
 
-	watch := &watcher{sim: s, p: p, instance: sc.LocalInstance}
+	watch := &watcher{sim: s, p: p, instance: sc.LocalInstance, verbose: opts.Verbose}
 	if err := watch.until(ctx, svc, func() bool { return watch.outcome("INSTANCE_LAUNCHING") != nil }); err != nil {
 		return err
 	}
@@ -93,7 +101,12 @@ func Run(ctx context.Context, out io.Writer) error {
 	if err := <-agentDone; err != nil {
 		return err
 	}
-	return watch.summary(out)
+	if err := watch.summary(out); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "\ndemo passed: both hooks answered CONTINUE from real checks, the slow launch was extended, nothing timed out")
+	fmt.Fprintln(out, "next: rehearse with your own drop-ins, as any user: asagent sim --workdir ~/rehearsal (docs/simulator.md)")
+	return nil
 }
 
 // scenario is the default simulator scenario with short hooks.
@@ -201,11 +214,13 @@ func (c checkOutput) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// watcher prints the API calls and the hooks' countdown as they happen.
+// watcher prints the callbacks (every API call when verbose) and the
+// hooks' countdown as they happen.
 type watcher struct {
 	sim      *sim.Sim
 	p        *printer
 	instance string
+	verbose  bool
 	seen     int
 	lastTick time.Time
 }
@@ -227,21 +242,29 @@ func (w *watcher) until(ctx context.Context, svc *agent.Service, cond func() boo
 	return nil
 }
 
-// calls prints the AS calls made since the last look.
+// calls prints the AS calls made since the last look: the callbacks, or
+// every call when verbose.
 func (w *watcher) calls() {
 	reqs := w.sim.Requests()
 	for _, r := range reqs[w.seen:] {
-		if !strings.HasPrefix(string(r.Route), "as.") {
-			continue
+		switch {
+		case !strings.HasPrefix(string(r.Route), "as."):
+		case w.verbose:
+			what := strings.TrimPrefix(string(r.Route), "as.")
+			if r.Result != "" {
+				what += " " + r.Result
+			}
+			if r.Hook != "" {
+				what += " " + r.Hook
+			}
+			w.p.say("  API %-36s -> %d %s", what, r.Status, r.ErrorCode)
+		case r.Route == sim.RouteCallback:
+			answer := "accepted"
+			if r.Status/100 != 2 {
+				answer = fmt.Sprintf("refused: %d %s", r.Status, r.ErrorCode)
+			}
+			w.p.say("  agent -> AS: %s %s (%s)", r.Result, r.Hook, answer)
 		}
-		what := strings.TrimPrefix(string(r.Route), "as.")
-		if r.Result != "" {
-			what += " " + r.Result
-		}
-		if r.Hook != "" {
-			what += " " + r.Hook
-		}
-		w.p.say("  API %-36s -> %d %s", what, r.Status, r.ErrorCode)
 	}
 	w.seen = len(reqs)
 }
@@ -258,9 +281,21 @@ func (w *watcher) countdown() {
 	}
 	for _, h := range st.Hooks {
 		if h.Status == "HANGING" {
-			w.p.say("  hook %s holds the instance: times out in %s (extended %d times)", h.Name, time.Until(h.Timeout).Round(time.Second), h.Extends)
+			w.p.say("  hook %s holds the instance: times out in %s (%s)", h.Name, time.Until(h.Timeout).Round(time.Second), extended(h.Extends))
 		}
 	}
+}
+
+// extended says how often a hook was extended: "not extended yet",
+// "extended once", "extended 2 times".
+func extended(n int) string {
+	switch n {
+	case 0:
+		return "not extended yet"
+	case 1:
+		return "extended once"
+	}
+	return fmt.Sprintf("extended %d times", n)
 }
 
 func (w *watcher) outcome(hookType string) *sim.Outcome {
@@ -298,7 +333,7 @@ func (w *watcher) summary(out io.Writer) error {
 			errs = append(errs, fmt.Errorf("%s ended %s by %s, want CONTINUE by the agent", typ, o.Result, o.By))
 		}
 	}
-	fmt.Fprintln(out, "  AS calls:")
+	fmt.Fprintln(out, "  AS calls made")
 	for _, k := range keys {
 		fmt.Fprintf(out, "    %-30s %d\n", k, counts[k])
 	}

@@ -101,7 +101,7 @@ func TestSystemdNspawnEndToEnd(t *testing.T) {
 
 	start := time.Now()
 	dist := buildPackages(t, "deb")
-	deb := onlyFile(t, dist, "asagent_*_"+runtime.GOARCH+".deb")
+	deb := onlyFile(t, dist, "asagent_[0-9]*_"+runtime.GOARCH+".deb")
 	t.Logf("built %s in %v", filepath.Base(deb), time.Since(start).Round(time.Second))
 	// The host runs the packaged binary too (as the simulator).
 	pkgDir := filepath.Join(t.TempDir(), "pkg")
@@ -643,7 +643,7 @@ func TestImageBuildInstall(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	deb := onlyFile(t, buildPackages(t, "deb"), "asagent_*_"+runtime.GOARCH+".deb")
+	deb := onlyFile(t, buildPackages(t, "deb"), "asagent_[0-9]*_"+runtime.GOARCH+".deb")
 	cached := debootstrapRoot(t, ctx, suite, mirror)
 	for _, tc := range []struct {
 		name       string

@@ -1,12 +1,15 @@
 package e2e
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/asagent/asagent/systemd"
 )
@@ -41,7 +44,7 @@ func TestPackageContents(t *testing.T) {
 	}
 
 	t.Run("deb", func(t *testing.T) {
-		deb := onlyFile(t, dist, "asagent_*_"+runtime.GOARCH+".deb")
+		deb := onlyFile(t, dist, "asagent_[0-9]*_"+runtime.GOARCH+".deb")
 		listing := runOut(t, "dpkg-deb", "-c", deb)
 		checkListing(t, listing, func(line string) (mode, path string, ok bool) {
 			f := strings.Fields(line)
@@ -77,7 +80,7 @@ func TestPackageContents(t *testing.T) {
 	})
 
 	t.Run("rpm", func(t *testing.T) {
-		rpm := onlyFile(t, dist, "asagent-*.rpm")
+		rpm := onlyFile(t, dist, "asagent-[0-9]*.rpm")
 		listing := runOut(t, rpmPath, "-qplv", rpm)
 		checkListing(t, listing, func(line string) (mode, path string, ok bool) {
 			f := strings.Fields(line)
@@ -137,4 +140,72 @@ func runOut(t *testing.T, argv ...string) string {
 		t.Fatalf("%s: %v\n%s", strings.Join(argv, " "), err, msg)
 	}
 	return string(out)
+}
+
+// `make package` writes each package a second time under the stable name
+// the cloud-init example downloads, and SHA256SUMS for all of them; the
+// example's download step installs the package only when its checksum is
+// the listed one. The step runs here as written, from a file:// URL, with
+// its working directory in a temporary one and the install only echoed.
+func TestPackagesStableNamesAndChecksums(t *testing.T) {
+	needTool(t, "dpkg", "dpkg")
+	needTool(t, "curl", "curl")
+	dist := buildPackages(t, "deb")
+	latest := filepath.Join(dist, strings.TrimSpace(runOut(t, filepath.Join(repoRoot(t), "packaging", "latest-name.sh"), "deb", runtime.GOARCH)))
+	versioned := onlyFile(t, dist, "asagent_[0-9]*_"+runtime.GOARCH+".deb")
+	a, errA := os.ReadFile(latest)
+	b, errB := os.ReadFile(versioned)
+	if errA != nil || errB != nil || !bytes.Equal(a, b) {
+		t.Fatalf("%s is not a copy of %s: %v %v", latest, versioned, errA, errB)
+	}
+	check := exec.Command("sha256sum", "-c", "SHA256SUMS")
+	check.Dir = dist
+	if out, err := check.CombinedOutput(); err != nil || !strings.Contains(string(out), filepath.Base(latest)+": OK") {
+		t.Fatalf("sha256sum -c SHA256SUMS: %v\n%s", err, out)
+	}
+
+	step := cloudInitInstallStep(t)
+	run := func(t *testing.T) (string, error) {
+		work := t.TempDir()
+		script := strings.NewReplacer("PACKAGE_URL", "file://"+dist, "/run/asagent-install", work,
+			"DEBIAN_FRONTEND=noninteractive apt-get install", "echo installing").Replace(step)
+		out, err := exec.Command("sh", "-c", script).CombinedOutput()
+		return string(out), err
+	}
+	t.Run("as built", func(t *testing.T) {
+		if out, err := run(t); err != nil || !strings.Contains(out, "installing") {
+			t.Errorf("the download step failed on the packages as built: %v\n%s", err, out)
+		}
+	})
+	t.Run("a changed package", func(t *testing.T) {
+		if err := os.WriteFile(latest, append(a, 0), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := run(t); err == nil || strings.Contains(out, "installing") {
+			t.Errorf("the download step installs a package whose checksum is wrong: %v\n%s", err, out)
+		}
+	})
+}
+
+// cloudInitInstallStep is the example's runcmd entry that downloads and
+// installs the package.
+func cloudInitInstallStep(t *testing.T) string {
+	t.Helper()
+	text, err := os.ReadFile(filepath.Join(repoRoot(t), "packaging", "cloud-init", "user-data.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ud struct {
+		Runcmd [][]string `yaml:"runcmd"`
+	}
+	if err := yaml.Unmarshal(text, &ud); err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range ud.Runcmd {
+		if len(cmd) == 3 && cmd[0] == "sh" && strings.Contains(cmd[2], "apt-get install") {
+			return cmd[2]
+		}
+	}
+	t.Fatal("the cloud-init example has no sh -c step that installs the package")
+	return ""
 }

@@ -191,7 +191,7 @@ func (c *Client) Identity(ctx context.Context) (Identity, error) {
 		id, err := c.IdentityOnce(ctx)
 		if err == nil {
 			if attempt > 0 {
-				c.log.Info().Int("attempts", attempt+1).Dur("after", c.clock.Since(start)).
+				c.log.Info().Int("attempts", attempt+1).Stringer("after", c.clock.Since(start)).
 					Msg("metadata service answers again")
 			}
 			return id, nil
@@ -371,7 +371,7 @@ func (c *Client) sessionToken(ctx context.Context, force bool) (string, error) {
 	defer c.mu.Unlock()
 	if err == nil && status == http.StatusOK && len(strings.TrimSpace(string(body))) > 0 {
 		if c.noTokens || c.token == "" {
-			c.log.Debug().Dur("ttl", c.ttl).Msg("metadata service issues session tokens; using them")
+			c.log.Debug().Stringer("ttl", c.ttl).Msg("metadata service issues session tokens; using them")
 		}
 		c.token = strings.TrimSpace(string(body))
 		c.tokenRenewAt = now.Add(c.ttl - c.ttl/5)

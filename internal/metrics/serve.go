@@ -84,7 +84,7 @@ func (r *Registry) serveHTTP(ctx context.Context, cfg config.Metrics, log zerolo
 		}
 		if !failing {
 			failing = true
-			log.Error().Err(err).Str("listen", cfg.Listen).Dur("retry", listenRetry).Msg("cannot serve metrics; will try again")
+			log.Error().Err(err).Str("listen", cfg.Listen).Stringer("retry", listenRetry).Msg("cannot serve metrics; will try again")
 		}
 		t := r.clock.NewTimer(listenRetry)
 		select {

@@ -276,6 +276,7 @@ func (s *Sim) serveCallback(c *call) {
 	if !c.decode(&b) {
 		return
 	}
+	defer s.noteCallback(c) // runs last: after the answer, and after mu is released
 	c.rec.InstanceID, c.rec.Hook, c.rec.Result = b.InstanceID, b.HookName, b.Result
 	switch {
 	case b.Result == "":

@@ -96,7 +96,7 @@ func (s *Sim) authenticate(c *call) *authError {
 	if skew := s.now().Sub(date); skew > maxClockSkew || skew < -maxClockSkew {
 		return &authError{codeTokenInvalid, headerSdkDate + " is more than 15 minutes from the server's time"}
 	}
-	secret, aerr := s.secretFor(a.access, h.Get(headerSecurityToken))
+	secret, caller, aerr := s.secretFor(a.access, h.Get(headerSecurityToken))
 	if aerr != nil {
 		return aerr
 	}
@@ -104,33 +104,34 @@ func (s *Sim) authenticate(c *call) *authError {
 	if !hmac.Equal([]byte(want), []byte(a.signature)) {
 		return &authError{codeTokenInvalid, "the request signature does not match"}
 	}
+	c.caller = caller
 	return nil
 }
 
-// secretFor returns the SK of an access key: the permanent one, or a
-// temporary one from securitykey, which also needs its unexpired security
-// token.
-func (s *Sim) secretFor(access, token string) (string, *authError) {
+// secretFor returns the SK of an access key, and which kind of caller
+// holds it: the permanent one, or a temporary one from securitykey, which
+// also needs its unexpired security token.
+func (s *Sim) secretFor(access, token string) (string, Caller, *authError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.accessKey != "" && access == s.accessKey {
 		if token != "" {
-			return "", &authError{codeTokenInvalid, "a security token was sent with a permanent access key"}
+			return "", "", &authError{codeTokenInvalid, "a security token was sent with a permanent access key"}
 		}
-		return s.secretKey, nil
+		return s.secretKey, CallerPermanentKey, nil
 	}
 	cred := s.credential(access)
 	switch {
 	case cred == nil:
-		return "", &authError{codeTokenInvalid, "unknown access key " + access}
+		return "", "", &authError{codeTokenInvalid, "unknown access key " + access}
 	case token == "":
-		return "", &authError{codeTokenInvalid, "temporary access key " + access + " needs " + headerSecurityToken}
+		return "", "", &authError{codeTokenInvalid, "temporary access key " + access + " needs " + headerSecurityToken}
 	case subtle.ConstantTimeCompare([]byte(token), []byte(cred.token)) != 1:
-		return "", &authError{codeTokenInvalid, "the security token is invalid"}
+		return "", "", &authError{codeTokenInvalid, "the security token is invalid"}
 	case !s.now().Before(cred.expires):
-		return "", &authError{codeTokenInvalid, "the security token has expired"}
+		return "", "", &authError{codeTokenInvalid, "the security token has expired"}
 	}
-	return cred.secret, nil
+	return cred.secret, CallerAgency, nil
 }
 
 // signature is hex(HMAC-SHA256(SK, string to sign)).

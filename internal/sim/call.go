@@ -20,6 +20,8 @@ type call struct {
 	r     *http.Request
 	body  []byte // AS requests only: read once, for the signature and decoding
 	rec   Request
+	// caller is who signed an authenticated AS request; empty before.
+	caller Caller
 	// recorded is set once the request is in the record. It is recorded
 	// just before the answer goes out, so that a client which has its
 	// answer finds its request in Requests().

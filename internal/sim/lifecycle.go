@@ -51,6 +51,11 @@ type record struct {
 	status         string // HANGING, CONTINUE or ABANDON
 	timeout        time.Time
 	extends        int
+	// started is when the hold began; endedBy and endedAt say how and when
+	// it ended (zero while HANGING).
+	started time.Time
+	endedBy OutcomeCause
+	endedAt time.Time
 }
 
 // Lifecycle hook statuses.
@@ -194,10 +199,12 @@ func (s *Sim) hold(g *group, in *instance, hookType string, now time.Time) {
 		if h.typ != hookType {
 			continue
 		}
-		in.records = append(in.records, &record{
+		r := &record{
 			hook: h.name, hookType: h.typ, key: newUUID(), defaultResult: h.defaultResult,
-			status: statusHanging, timeout: now.Add(time.Duration(h.timeout) * time.Second),
-		})
+			status: statusHanging, timeout: now.Add(time.Duration(h.timeout) * time.Second), started: now,
+		}
+		in.records = append(in.records, r)
+		s.holds = append(s.holds, heldEntry{group: g.id, instance: in.id, rec: r})
 	}
 	s.logf("%s lifecycle group=%s instance=%s %s held by %d hook(s)",
 		now.Format(time.RFC3339), g.id, in.id, in.state, len(in.records))
@@ -220,7 +227,7 @@ func (s *Sim) holdAfterDelay(g *group, in *instance, delay time.Duration, now ti
 // answer applies a CONTINUE or ABANDON to one HANGING record and lets the
 // instance move on if that ended its hold.
 func (s *Sim) answer(g *group, in *instance, r *record, result string, by OutcomeCause, at time.Time) {
-	r.status = result
+	r.status, r.endedBy, r.endedAt = result, by, at
 	s.outcomes = append(s.outcomes, Outcome{
 		Time: at, GroupID: g.id, InstanceID: in.id, Hook: r.hook, HookType: r.hookType, Result: result, By: by,
 	})
@@ -265,7 +272,7 @@ func (s *Sim) skipHanging(g *group, in *instance, at time.Time) {
 		if r.status != statusHanging {
 			continue
 		}
-		r.status = ResultAbandon
+		r.status, r.endedBy, r.endedAt = ResultAbandon, BySkip, at
 		s.outcomes = append(s.outcomes, Outcome{
 			Time: at, GroupID: g.id, InstanceID: in.id, Hook: r.hook, HookType: r.hookType, Result: ResultAbandon, By: BySkip,
 		})

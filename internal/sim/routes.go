@@ -66,6 +66,7 @@ func (s *Sim) routes() http.Handler {
 	handle("GET "+p+"/scaling_group_instance/{group}/list", RouteListInstances, s.serveListInstances)
 	handle("POST "+p+"/scaling_group_instance/{group}/action", RouteInstanceAction, s.serveInstanceAction)
 
+	s.controlRoutes(mux) // the local, unsigned control path: control_http.go
 	handle("/", RouteUnknown, s.serveUnknown)
 	return trimTrailingSlash(mux)
 }

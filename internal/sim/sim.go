@@ -103,6 +103,9 @@ type Sim struct {
 	faults    map[Route]*faultState
 	throttle  throttle
 	outcomes  []Outcome
+	holds     []heldEntry // every hold ever made, oldest first (the control path's status)
+	callbacks []Callback  // every callback that got past the gateway, oldest first
+	home      string      // the group scale-out adds the local instance to
 	unknowns  Unknowns
 	lostLeft  int // answers still to lose (Unknowns.LostAnswers)
 
@@ -144,6 +147,7 @@ func New(opts Options) (*Sim, error) {
 	s.unknowns, s.lostLeft = sc.Unknowns, sc.Unknowns.LostAnswers
 	s.offset.Store(int64(sc.Unknowns.ClockOffset)) // before load: holds start by AS's clock
 	s.load(sc)
+	s.home = homeGroup(sc)
 	s.issueCredential(s.clock.Now())
 	s.handler = s.routes()
 	return s, nil
