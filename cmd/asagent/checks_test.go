@@ -51,7 +51,7 @@ func TestChecksCommand(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("launch:\n  mode: sideways\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	retry := `f=$(dirname "$0")/../count; n=$(cat "$f" 2>/dev/null || echo 0); echo $((n+1)) > "$f"; echo "attempt $((n+1))"; [ "$n" -ge 1 ]`
+	retry := `f=$(dirname "$ASAGENT_SCRIPT")/../count; n=$(cat "$f" 2>/dev/null || echo 0); echo $((n+1)) > "$f"; echo "attempt $((n+1))"; [ "$n" -ge 1 ]`
 	cases := []struct {
 		name       string
 		args       []string

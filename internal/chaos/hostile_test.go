@@ -81,7 +81,7 @@ func TestHostileChecks(t *testing.T) {
 		{name: "sleeps-forever", want: sim.ResultAbandon,
 			body: func(m string) string { return "sh -c 'sleep 100000; : " + m + "'" }},
 		{name: "deletes-itself", want: sim.ResultAbandon,
-			body: func(string) string { return `rm -f "$0"` + "\nexit 1" }},
+			body: func(string) string { return `rm -f "$ASAGENT_SCRIPT"` + "\nexit 1" }},
 	}
 	var wg sync.WaitGroup
 	for i, tc := range cases {

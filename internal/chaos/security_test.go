@@ -5,11 +5,13 @@ package chaos
 import (
 	"io"
 	"log"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -128,6 +130,67 @@ func TestDropInPermissionRules(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("agent output:\n%s", out.String())
+	}
+}
+
+// A user rehearsing without root owns its drop-ins: the real agent, run as
+// that user, trusts files and directories of its own user like root's, so
+// `asagent checks` passes on a script and a YAML drop-in of that user with
+// no insecure_dropins; a script of a third user beside them is refused.
+func TestNonRootAgentTrustsItsOwnDropIns(t *testing.T) {
+	needBinary(t)
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run the agent as another user")
+	}
+	const agentUID, thirdUID = 65534, 65533
+	parent := t.TempDir()
+	// Root's, so trusted; opened so that the user reaches work.
+	for _, d := range []string{parent, filepath.Dir(parent)} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	work := filepath.Join(parent, "work")
+	launchD, confD := filepath.Join(work, "launch.d"), filepath.Join(work, "conf.d")
+	for _, d := range []string{work, launchD, confD} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ready := filepath.Join(work, "ready")
+	cfg := filepath.Join(work, "agent.yaml")
+	files := map[string]string{
+		ready:                            "",
+		cfg:                              "include_dir: " + confD + "\nlaunch:\n  scripts_dir: " + launchD + "\n",
+		filepath.Join(confD, "app.yaml"): "launch:\n  checks:\n    - {name: app, type: file, path: " + ready + "}\n",
+	}
+	for path, body := range files {
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	script(t, launchD, "10-mine", "exit 0")
+	for _, p := range append([]string{work, launchD, confD, filepath.Join(launchD, "10-mine")}, slices.Collect(maps.Keys(files))...) {
+		if err := os.Chown(p, agentUID, agentUID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run := func() (string, error) {
+		cmd := exec.Command(agentBin, "checks", "--phase", "launch", "--once", "--config", cfg)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: agentUID, Gid: agentUID}}
+		cmd.Env = []string{"PATH=/usr/bin:/bin"}
+		b, err := cmd.CombinedOutput()
+		return string(b), err
+	}
+	if out, err := run(); err != nil || !strings.Contains(out, "launch: passed: all 2 checks passed -> CONTINUE") {
+		t.Errorf("as the files' own user: %v\n%s", err, out)
+	}
+	third := script(t, launchD, "20-third", "exit 0")
+	if err := os.Chown(third, thirdUID, thirdUID); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := run(); err == nil || !strings.Contains(out, "owned by uid 65533, not by root or the agent's user (uid 65534)") {
+		t.Errorf("with a third user's script: %v\n%s", err, out)
 	}
 }
 

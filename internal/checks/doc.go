@@ -33,7 +33,11 @@
 // Refused drop-ins (see Safety) are not run: they are logged and shown in
 // the status, and while one is refused the phase cannot pass (it is a check
 // the user meant to run); the phase waits for a fix, which the reload picks
-// up, and fails at max_wait. A failed check still fails the phase at once.
+// up, and fails at max_wait. The same holds for a drop-in that does not
+// load: a scripts directory that is not trusted or cannot be read, and a
+// YAML drop-in of include_dir that is refused, cannot be read or does not
+// parse (for both phases: it was meant to add checks to one of them). A
+// failed check still fails the phase at once.
 //
 // # The script contract
 //
@@ -49,7 +53,8 @@
 //     (comma-separated), ASAGENT_DEADLINE (RFC 3339 UTC, when the hook
 //     currently times out; it moves after each EXTEND; in `asagent checks`
 //     it is the end of max_wait), ASAGENT_ATTEMPT (1 for the first attempt of
-//     this check), PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin,
+//     this check), ASAGENT_SCRIPT (a drop-in script's own path; see Safety
+//     for why $0 is not), PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin,
 //     and HOME, LANG, LC_ALL and TZ when the agent has them. Nothing else of
 //     the agent's environment is passed on: it may hold cloud credentials.
 //     On Windows the agent's environment is inherited (cmd.exe needs it).
@@ -75,12 +80,25 @@
 // A drop-in script is refused (logged, skipped, shown in the status as
 // refused with the reason) when it is not a regular file or a symlink to
 // one, is not executable, is not owned by root or by the agent's user, or
-// is group- or world-writable; all scripts of a directory are refused when
-// the directory itself is not owned by root or the agent's user or is
-// group- or world-writable (cron and sudo apply the same rules). The rules
-// are checked when the directory is read and again before every attempt.
-// insecure_dropins turns off the owner and mode rules, for development. On
-// Windows there are no owner or mode rules.
+// is group- or world-writable (cron and sudo apply the same rules), and
+// when anything on the path to it could be changed by someone else: as
+// OpenSSH's StrictModes, every directory from / to the script (the scripts
+// directory, its ancestors, and those of every symlink's target) must be
+// owned by root or the agent's user and not group- or world-writable,
+// except a sticky directory owned by root (as /tmp), and every symlink on
+// the way must be owned by root or the agent's user (package trust). A
+// scripts directory that breaks these rules keeps the phase from passing
+// even when it is empty or gone: with a writable parent, someone could
+// have renamed it away.
+//
+// The rules are checked when the directory is read and again before every
+// attempt, on the open file, and on Linux the script runs from that open
+// file (by descriptor, /proc/self/fd/3), so that nothing can be swapped in
+// between. A #! script's $0 is therefore /proc/self/fd/3; ASAGENT_SCRIPT
+// holds its path. YAML drop-ins of include_dir follow the same rules and
+// are parsed from the file that was checked. insecure_dropins turns off the
+// owner and mode rules, for development. On Windows there are no owner or
+// mode rules, and scripts run by path.
 //
 // # Time
 //

@@ -11,28 +11,47 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/asagent/asagent/internal/config"
+	"github.com/asagent/asagent/internal/trust"
 )
+
+// scan is what reading the drop-ins found.
+type scan struct {
+	specs    []spec
+	problems []string // for the status and the log
+	// unloaded names the drop-ins (files or directories) that were meant
+	// to add checks but could not be read or are not trusted: the phase
+	// cannot pass without them.
+	unloaded []string
+}
 
 // scanScripts reads a drop-in directory by run-parts rules and returns one
 // spec per candidate, in name order, with refused set on those that the
 // safety rules turn down. A missing directory has no scripts and is no
-// problem; an unreadable one is.
-func scanScripts(dir string, ph config.Phase, insecure bool, log zerolog.Logger) (specs []spec, problems []string) {
+// problem, when nobody but root or the agent could have created it; an
+// unreadable or untrusted one keeps the phase from passing.
+func scanScripts(dir string, ph config.Phase, policy trust.Policy, log zerolog.Logger) scan {
+	var s scan
 	if dir == "" {
-		return nil, nil
+		return s
+	}
+	dirErr := policy.Dir(dir)
+	if errors.Is(dirErr, fs.ErrNotExist) {
+		log.Debug().Str("dir", dir).Msg("no scripts directory")
+		return s
+	}
+	var untrusted *trust.Error
+	if dirErr != nil {
+		s.problems = append(s.problems, fmt.Sprintf("scripts_dir %s: %v", dir, dirErr))
+		s.unloaded = append(s.unloaded, dir)
+		if !errors.As(dirErr, &untrusted) || untrusted.Err != nil {
+			return s
+		}
 	}
 	entries, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		log.Debug().Str("dir", dir).Msg("no scripts directory")
-		return nil, nil
-	}
-	if err != nil {
+	if err != nil && dirErr == nil {
 		// ReadDir may still have returned some entries; use them.
-		problems = append(problems, fmt.Sprintf("scripts_dir: %v", err))
-	}
-	dirWhy := ""
-	if !insecure {
-		dirWhy = dirProblem(dir)
+		s.problems = append(s.problems, fmt.Sprintf("scripts_dir %s: %v", dir, err))
+		s.unloaded = append(s.unloaded, dir)
 	}
 	for _, e := range entries {
 		name := e.Name()
@@ -41,11 +60,13 @@ func scanScripts(dir string, ph config.Phase, insecure bool, log zerolog.Logger)
 			continue
 		}
 		path := filepath.Join(dir, name)
-		why := dirWhy
-		if why == "" {
-			why = scriptProblem(path, insecure)
+		why := ""
+		if untrusted != nil {
+			why = untrusted.Error()
+		} else {
+			why = scriptProblem(path, policy)
 		}
-		specs = append(specs, spec{
+		s.specs = append(s.specs, spec{
 			check: config.Check{
 				Name:             name,
 				Type:             config.TypeExec,
@@ -59,62 +80,37 @@ func scanScripts(dir string, ph config.Phase, insecure bool, log zerolog.Logger)
 			refused: why,
 		})
 	}
-	return specs, problems
+	return s
 }
 
 // scriptProblem says why the drop-in at path may not run, or "" when it
-// may. insecure skips the owner and mode rules, not the file-type rules.
-func scriptProblem(path string, insecure bool) string {
-	li, err := os.Lstat(path)
+// may.
+func scriptProblem(path string, policy trust.Policy) string {
+	f, err := openScript(path, policy)
 	if err != nil {
 		return err.Error()
 	}
-	fi := li
-	if li.Mode()&fs.ModeSymlink != 0 {
-		fi, err = os.Stat(path)
-		if errors.Is(err, fs.ErrNotExist) {
-			target, _ := os.Readlink(path)
-			return fmt.Sprintf("dangling symlink (to %s)", target)
-		}
-		if err != nil {
-			return err.Error()
-		}
-	}
-	if !fi.Mode().IsRegular() {
-		return fmt.Sprintf("not a regular file (%s)", fileKind(fi.Mode()))
-	}
-	if why := execProblem(fi); why != "" {
-		return why
-	}
-	if insecure {
-		return ""
-	}
-	return ownerProblem(fi)
-}
-
-// dirProblem says why no script of dir may run, or "" when they may: a
-// directory that others can write to lets them add scripts.
-func dirProblem(dir string) string {
-	fi, err := os.Stat(dir)
-	if err != nil {
-		return err.Error()
-	}
-	if why := ownerProblem(fi); why != "" {
-		return "directory " + dir + ": " + why
-	}
+	f.Close()
 	return ""
 }
 
-func fileKind(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a directory"
-	case m&fs.ModeNamedPipe != 0:
-		return "a named pipe"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	case m&fs.ModeDevice != 0:
-		return "a device"
+// openScript opens the drop-in script at path for a run: the path and the
+// open file pass policy, and the open file has an execute bit. The script
+// that runs is this open file.
+func openScript(path string, policy trust.Policy) (*os.File, error) {
+	f, err := policy.Open(path)
+	if err != nil {
+		return nil, err
 	}
-	return m.Type().String()
+	fi, err := f.Stat()
+	if err == nil {
+		if why := execProblem(fi); why != "" {
+			err = errors.New(why)
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }

@@ -5,6 +5,7 @@ package checks
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/asagent/asagent/internal/config"
 	"github.com/asagent/asagent/internal/testutil"
+	"github.com/asagent/asagent/internal/trust"
 )
 
 // dropInDir builds a scripts directory with one file of every kind that the
@@ -251,4 +253,127 @@ func TestMissingScriptsDir(t *testing.T) {
 	if st := p.Status(); len(st.Problems) != 1 || !strings.Contains(st.Problems[0], "scripts_dir") {
 		t.Errorf("problems %q", st.Problems)
 	}
+}
+
+// otherUID stands for another local user: neither root nor the agent.
+const otherUID = 65534
+
+// needRoot skips a test that must give files to another user.
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give files to another user (chown); the rules are tested in package trust")
+	}
+}
+
+// The path to a script is checked component by component, as OpenSSH's
+// StrictModes does: a scripts directory under a world-writable parent (or
+// a symlink into a world-writable directory) is refused, since another
+// user could swap what runs; a sticky root-owned directory (as /tmp) is
+// fine for entries of root, not for another user's. Each case runs the
+// phase once: a refused script never runs and keeps the phase from
+// passing.
+func TestDropInPathRules(t *testing.T) {
+	needRoot(t)
+	cases := []struct {
+		name  string
+		build func(t *testing.T, root string) (scriptsDir string)
+		want  string // "" to run and pass, else in the verdict's reason
+	}{
+		{"world-writable parent", func(t *testing.T, root string) string {
+			parent := mkdirMode(t, filepath.Join(root, "etc"), 0o777)
+			d := mkdirMode(t, filepath.Join(parent, "launch.d"), 0o755)
+			writeScript(t, d, "10-app", "touch "+root+"/ran", 0o755)
+			return d
+		}, "drop-ins not loaded: ROOT/etc/launch.d"},
+		{"symlink into a world-writable directory", func(t *testing.T, root string) string {
+			open := mkdirMode(t, filepath.Join(root, "open"), 0o777)
+			target := writeScript(t, open, "app", "touch "+root+"/ran", 0o755)
+			d := mkdirMode(t, filepath.Join(root, "launch.d"), 0o755)
+			mustSymlink(t, target, filepath.Join(d, "10-app"))
+			return d
+		}, "refused, so not run: 10-app"},
+		{"sticky root directory, root's script", func(t *testing.T, root string) string {
+			d := mkdirMode(t, filepath.Join(root, "tmp"), 0o777|os.ModeSticky)
+			writeScript(t, d, "10-app", "touch "+root+"/ran", 0o755)
+			return d
+		}, ""},
+		{"sticky root directory, another user's script", func(t *testing.T, root string) string {
+			d := mkdirMode(t, filepath.Join(root, "tmp"), 0o777|os.ModeSticky)
+			mustDo(t, os.Chown(writeScript(t, d, "10-app", "touch "+root+"/ran", 0o755), otherUID, otherUID))
+			return d
+		}, "refused, so not run: 10-app"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			ph := fastPhase(config.Parallel)
+			ph.ScriptsDir = tc.build(t, root)
+			p := NewPhase("launch", ph, nil, testOptions(t, clockwork.NewFakeClock()))
+			v := p.RunOnce(t.Context())
+			_, err := os.Stat(filepath.Join(root, "ran"))
+			want := strings.ReplaceAll(tc.want, "ROOT", root)
+			switch {
+			case want == "" && (v.State != Passed || err != nil):
+				t.Errorf("verdict %+v, ran: %v; want it run and passed", v, err == nil)
+			case want != "" && (v.State != Pending || !strings.Contains(v.Reason, want)):
+				t.Errorf("verdict %+v, want pending: %s", v, want)
+			case want != "" && err == nil:
+				t.Error("a refused script ran")
+			}
+		})
+	}
+}
+
+// With a world-writable parent, another user can rename the scripts
+// directory away: the phase must not pass with "all 0 checks passed".
+func TestDropInDirectoryRenamedAway(t *testing.T) {
+	needRoot(t)
+	root := t.TempDir()
+	parent := mkdirMode(t, filepath.Join(root, "etc"), 0o777)
+	ph := fastPhase(config.Parallel)
+	ph.ScriptsDir = filepath.Join(parent, "launch.d") // gone
+	p := NewPhase("launch", ph, nil, testOptions(t, clockwork.NewFakeClock()))
+	if v := p.RunOnce(t.Context()); v.State != Pending || !strings.Contains(v.Reason, "drop-ins not loaded: "+ph.ScriptsDir) {
+		t.Errorf("verdict %+v, want pending on the untrusted scripts directory", v)
+	}
+	if probs := p.Status().Problems; len(probs) != 1 || !strings.Contains(probs[0], "directory "+parent+": group- or world-writable (mode 0777)") {
+		t.Errorf("problems %q", probs)
+	}
+}
+
+// A script runs from the file that was opened and checked, by its
+// descriptor: renaming another file over its name after the check changes
+// nothing, and a #! script still runs (its interpreter reads it through the
+// descriptor, which stays open in the child). It learns its path from
+// ASAGENT_SCRIPT.
+func TestScriptRunsFromCheckedFile(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("scripts run by descriptor on Linux only")
+	}
+	dir := t.TempDir()
+	path := writeScript(t, dir, "10-app", `echo "checked $ASAGENT_SCRIPT"`, 0o755)
+	f, err := openScript(path, trust.Agent(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	swapped := writeScript(t, dir, ".swap", "echo swapped", 0o755)
+	mustDo(t, os.Rename(swapped, path))
+	cmd, err := scriptCommand(t.Context(), f, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Env = environ(Env{}, 1, path)
+	out, err := cmd.CombinedOutput()
+	if got, want := strings.TrimSpace(string(out)), "checked "+path; err != nil || got != want {
+		t.Errorf("ran %q (%v), want %q", got, err, want)
+	}
+}
+
+func mkdirMode(t *testing.T, path string, mode os.FileMode) string {
+	t.Helper()
+	mustDo(t, os.Mkdir(path, mode))
+	mustDo(t, os.Chmod(path, mode)) // umask-proof
+	return path
 }

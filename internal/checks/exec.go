@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/asagent/asagent/internal/trust"
 )
 
 // safePath is the PATH scripts get: the agent may run with a minimal or odd
@@ -19,43 +21,56 @@ const safePath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 // execProber runs a drop-in script or an exec check's argv.
 type execProber struct {
-	script   string   // a drop-in script's path; argv is derived from it
-	insecure bool     // for a script: skip the owner and mode rules
-	argv     []string // an exec check's command, or shellArgv(shell)
+	script string       // a drop-in script's path; it runs from the file opened and checked
+	policy trust.Policy // for a script: whose files it may be
+	argv   []string     // an exec check's command, or shellArgv(shell)
 }
 
 func (e *execProber) probe(ctx context.Context, a attempt) outcome {
-	argv := e.argv
-	if e.script != "" {
-		// The file may have been replaced since the directory was read.
-		if why := scriptProblem(e.script, e.insecure); why != "" {
-			return outcome{kind: refuse, err: errors.New(why)}
-		}
-		var err error
-		if argv, err = scriptArgv(e.script); err != nil {
-			return outcome{kind: refuse, err: err}
-		}
+	cmd, release, refused := e.command(ctx)
+	if refused != nil {
+		return *refused
 	}
-	prog, err := lookPath(argv[0])
-	if err != nil {
-		return outcome{kind: notYet, err: err}
-	}
-	cmd := exec.CommandContext(ctx, prog, argv[1:]...)
-	cmd.Args[0] = argv[0]
-	cmd.Env = environ(a.env, a.n)
+	defer release()
+	cmd.Env = environ(a.env, a.n, e.script)
 	cmd.Dir = workDir()
 	// cmd.Stdin stays nil: the child reads /dev/null.
 	capt := newCapture(a.log)
 	cmd.Stdout = capt.stream("stdout")
 	cmd.Stderr = capt.stream("stderr")
 	g := prepare(cmd, a.grace)
-	err = cmd.Run()
+	err := cmd.Run()
 	g.cleanup(g.killed())
 	out := outcome{}
 	out.output, out.outputBytes = capt.finish()
 	out.output = strings.TrimRight(out.output, "\n")
 	out.kind, out.err = classify(ctx, cmd, err, g.killed())
 	return out
+}
+
+// command builds the attempt's process, or says why there is none. A
+// drop-in script is opened and checked again first, as it may have changed
+// since the directory was read, and runs from that open file; release
+// closes it once the process has ended.
+func (e *execProber) command(ctx context.Context) (cmd *exec.Cmd, release func(), failed *outcome) {
+	if e.script == "" {
+		prog, err := lookPath(e.argv[0])
+		if err != nil {
+			return nil, nil, &outcome{kind: notYet, err: err}
+		}
+		cmd = exec.CommandContext(ctx, prog, e.argv[1:]...)
+		cmd.Args[0] = e.argv[0]
+		return cmd, func() {}, nil
+	}
+	f, err := openScript(e.script, e.policy)
+	if err != nil {
+		return nil, nil, &outcome{kind: refuse, err: err}
+	}
+	if cmd, err = scriptCommand(ctx, f, e.script); err != nil {
+		f.Close()
+		return nil, nil, &outcome{kind: refuse, err: err}
+	}
+	return cmd, func() { f.Close() }, nil
 }
 
 // classify turns how a process ended into an attempt's kind.
@@ -87,13 +102,17 @@ func classify(ctx context.Context, cmd *exec.Cmd, err error, killed bool) (kind,
 	return notYet, fmt.Errorf("ended by %s", st.String())
 }
 
-// environ is a script's whole environment; see the package doc.
-func environ(e Env, n int) []string {
+// environ is a script's whole environment; see the package doc. script is
+// a drop-in's path, "" for an exec check.
+func environ(e Env, n int, script string) []string {
 	deadline := ""
 	if !e.Deadline.IsZero() {
 		deadline = e.Deadline.UTC().Format(time.RFC3339)
 	}
 	env := baseEnviron()
+	if script != "" {
+		env = append(env, "ASAGENT_SCRIPT="+script)
+	}
 	return append(env,
 		"ASAGENT_PHASE="+e.Phase,
 		"ASAGENT_INSTANCE_ID="+e.InstanceID,

@@ -89,9 +89,6 @@ func (g *group) cleanup(cancelled bool) {
 	_ = g.signal(syscall.SIGKILL)
 }
 
-// scriptArgv runs a script directly; the kernel reads its #! line.
-func scriptArgv(path string) ([]string, error) { return []string{path}, nil }
-
 // shellArgv runs an exec check's shell: text.
 func shellArgv(script string) []string { return []string{"/bin/sh", "-c", script} }
 

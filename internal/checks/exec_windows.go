@@ -3,6 +3,7 @@
 package checks
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -68,8 +69,17 @@ func systemRoot() string {
 	return `C:\Windows`
 }
 
-// scriptArgv picks the interpreter from the script's extension.
-func scriptArgv(path string) ([]string, error) { return interpreterFor(path, systemRoot()) }
+// scriptCommand runs the drop-in script at path with the interpreter its
+// extension calls for. Windows keeps running it by path: f only proved it
+// a regular file, and the directory's ACL protects it.
+func scriptCommand(ctx context.Context, _ *os.File, path string) (*exec.Cmd, error) {
+	argv, err := interpreterFor(path, systemRoot())
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	return cmd, nil
+}
 
 // shellArgv runs an exec check's shell: text with cmd.exe.
 func shellArgv(script string) []string {

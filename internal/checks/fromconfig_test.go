@@ -34,7 +34,8 @@ func writeConfig(t *testing.T, root, extra string) *config.Config {
 
 // A phase built from the config has agent.yaml's checks, include_dir's
 // drop-ins (a bad one left out and reported, the others kept) and the
-// scripts; while it runs, a drop-in added to include_dir joins it.
+// scripts; while it runs, a drop-in added to include_dir joins it. The
+// bad drop-in keeps the phase from passing until it is fixed.
 func TestFromConfigFollowsDropIns(t *testing.T) {
 	root := t.TempDir()
 	for _, d := range []string{"conf.d", "launch.d"} {
@@ -81,8 +82,60 @@ func TestFromConfigFollowsDropIns(t *testing.T) {
 		return false
 	})
 	mustDo(t, opts.Signals.Raise("ready"))
+	testutil.Eventually(t, 10*time.Second, 5*time.Millisecond, "main to pass", func() bool { return p.Status().Passed == 4 })
+	select {
+	case v := <-done:
+		t.Fatalf("decided while bad.yaml does not load: %+v", v)
+	default:
+	}
+	mustDo(t, os.Remove(filepath.Join(root, "conf.d", "bad.yaml")))
 	if v := <-done; v.State != Passed || v.Reason != "all 4 checks passed" {
 		t.Errorf("verdict %+v", v)
+	}
+}
+
+// A YAML drop-in that is refused (mode 0664), does not parse or cannot
+// be read was meant to add checks: it keeps both phases from passing,
+// named in the verdict and the status, as a refused script does, and the
+// phase fails at max_wait.
+func TestUnloadedYAMLDropInBlocksPhase(t *testing.T) {
+	cases := []struct {
+		name, body string
+		mode       os.FileMode
+		want       string // in the status's problems
+	}{
+		{"group-writable", "launch:\n  checks:\n    - {name: app, type: signal, signal: ready}\n", 0o664, "refused: group- or world-writable (mode 0664)"},
+		{"does not parse", "launch: [\n", 0o644, "invalid YAML"},
+		{"invalid check", "terminate:\n  checks:\n    - {name: x, type: nope}\n", 0o644, "must be one of"},
+	}
+	for _, tc := range cases {
+		for _, phase := range []string{PhaseLaunch, PhaseTerminate} {
+			t.Run(tc.name+"/"+phase, func(t *testing.T) {
+				root := t.TempDir()
+				mustDo(t, os.Mkdir(filepath.Join(root, "conf.d"), 0o755))
+				bad := filepath.Join(root, "conf.d", "app.yaml")
+				mustDo(t, os.WriteFile(bad, []byte(tc.body), tc.mode))
+				mustDo(t, os.Chmod(bad, tc.mode))
+				cfg := writeConfig(t, root, "terminate:\n  max_wait: 1h\n")
+				clock := clockwork.NewFakeClock()
+				opts := testOptions(t, clock)
+				opts.NoWatch = true
+				p, errs := FromConfig(cfg, phase, opts)
+				if len(errs) != 1 || !strings.Contains(errs[0].Error(), bad) {
+					t.Fatalf("errs %v, want one naming %s", errs, bad)
+				}
+				if probs := p.Status().Problems; len(probs) != 1 || !strings.Contains(probs[0], bad) || !strings.Contains(probs[0], tc.want) {
+					t.Errorf("problems %q, want %q about %s", probs, tc.want, bad)
+				}
+				if v := p.RunOnce(t.Context()); v.State != Pending || v.Reason != "drop-ins not loaded: "+bad {
+					t.Errorf("once: %+v", v)
+				}
+				v := drive(t, clock, p, 1, time.Hour)
+				if v.State != Failed || v.Reason != "max_wait 1h0m0s spent; drop-ins not loaded: "+bad {
+					t.Errorf("verdict %+v", v)
+				}
+			})
+		}
 	}
 }
 

@@ -46,6 +46,7 @@ type Phase struct {
 	mu       sync.Mutex
 	loops    []*checkLoop // sorted by name, then key
 	problems []string
+	unloaded []string // drop-ins that did not load: the phase cannot pass
 	running  bool
 	runCtx   context.Context // while running: the parent of new loops' contexts
 	state    State

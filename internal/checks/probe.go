@@ -9,6 +9,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/asagent/asagent/internal/config"
+	"github.com/asagent/asagent/internal/trust"
 )
 
 // kind is what one attempt said.
@@ -62,7 +63,7 @@ func (b brokenProber) probe(context.Context, attempt) outcome {
 func newProber(s spec, opts Options) prober {
 	c := s.check
 	if s.script != "" {
-		return &execProber{script: s.script, insecure: opts.Insecure}
+		return &execProber{script: s.script, policy: trust.Agent(opts.Insecure)}
 	}
 	switch c.Type {
 	case config.TypeExec:

@@ -1,12 +1,14 @@
 package checks
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"sort"
 	"strconv"
 
 	"github.com/asagent/asagent/internal/config"
+	"github.com/asagent/asagent/internal/trust"
 )
 
 // spec is one check as the phase will run it: a declarative check or a
@@ -35,23 +37,36 @@ func (p *Phase) Reload(checks []config.Check) {
 	p.reload(checks, nil)
 }
 
-// reload is Reload with errors from loading the checks (bad YAML drop-ins),
-// which join the status's problems.
+// reload is Reload with the errors of loading checks (YAML drop-ins that
+// are refused, unreadable or do not parse): they join the status's
+// problems and, as drop-ins meant to add checks, keep the phase from
+// passing until they load.
 func (p *Phase) reload(checks []config.Check, loadErrs []error) {
 	p.reloadMu.Lock()
 	defer p.reloadMu.Unlock()
-	specs, problems := p.specs(checks)
+	s := p.specs(checks)
 	for _, err := range loadErrs {
-		problems = append(problems, err.Error())
+		s.problems = append(s.problems, err.Error())
+		s.unloaded = append(s.unloaded, errSource(err))
 	}
 	p.mu.Lock()
-	p.loops = p.replace(specs)
-	p.problems = problems
+	p.loops = p.replace(s.specs)
+	p.problems, p.unloaded = s.problems, s.unloaded
 	p.mu.Unlock()
-	for _, msg := range problems {
+	for _, msg := range s.problems {
 		p.log.Error().Msg(msg)
 	}
 	p.kick()
+}
+
+// errSource names the file (or directory) an error from loading the YAML
+// drop-ins is about.
+func errSource(err error) string {
+	var ps config.Problems
+	if errors.As(err, &ps) && len(ps) > 0 && ps[0].File != "" {
+		return ps[0].File
+	}
+	return err.Error()
 }
 
 // replace returns the check loops for specs: the current loop of a check
@@ -97,13 +112,14 @@ func (p *Phase) replace(specs []spec) []*checkLoop {
 
 // specs merges declarative checks and scripts, fills defaults, refuses
 // duplicate names and sorts by name (byte-wise, the C locale's order).
-func (p *Phase) specs(checks []config.Check) ([]spec, []string) {
+func (p *Phase) specs(checks []config.Check) scan {
 	specs := make([]spec, 0, len(checks))
 	for _, c := range checks {
 		specs = append(specs, spec{check: c})
 	}
-	scripts, problems := scanScripts(p.cfg.ScriptsDir, p.cfg, p.opts.Insecure, p.log)
-	specs = append(specs, scripts...)
+	scripts := scanScripts(p.cfg.ScriptsDir, p.cfg, trust.Agent(p.opts.Insecure), p.log)
+	specs = append(specs, scripts.specs...)
+	problems := scripts.problems
 	firstSource := map[string]string{}
 	for i := range specs {
 		s := &specs[i]
@@ -120,7 +136,7 @@ func (p *Phase) specs(checks []config.Check) ([]spec, []string) {
 		firstSource[s.check.Name] = src
 	}
 	sort.SliceStable(specs, func(i, j int) bool { return specs[i].check.Name < specs[j].check.Name })
-	return specs, problems
+	return scan{specs: specs, problems: problems, unloaded: scripts.unloaded}
 }
 
 // fill applies the loader's defaults (config.Phase.WithDefaults) and then

@@ -79,13 +79,13 @@ func (p *Phase) verdict(ctx context.Context, end ending) (Verdict, bool) {
 
 // blocked says why the phase cannot pass although its runnable checks may
 // have: a refused drop-in (unsafe owner or mode, not a regular file, a
-// duplicate name) is a check the user meant to run that did not run, and a
-// CONTINUE on the rest would put an unchecked instance into service. A YAML
-// drop-in that does not parse is left out instead (its problem shows in
-// the status and in `asagent validate`), as the others still load. Empty
-// when nothing blocks. Called with p.mu held.
+// duplicate name), or a drop-in that did not load (a YAML file refused,
+// unreadable or that does not parse, a scripts directory that is not
+// trusted or cannot be read), is a check the user meant to run that did
+// not run, and a CONTINUE on the rest would put an unchecked instance into
+// service. Empty when nothing blocks. Called with p.mu held.
 func (p *Phase) blocked() string {
-	var refused []string
+	var refused, why []string
 	runnable := 0
 	for _, c := range p.loops {
 		if c.st.State == Refused {
@@ -95,13 +95,16 @@ func (p *Phase) blocked() string {
 		}
 	}
 	if len(refused) > 0 {
-		return "refused, so not run: " + strings.Join(refused, ", ")
+		why = append(why, "refused, so not run: "+strings.Join(refused, ", "))
 	}
-	if p.startedWith > 0 && runnable == 0 {
+	if len(p.unloaded) > 0 {
+		why = append(why, "drop-ins not loaded: "+strings.Join(p.unloaded, ", "))
+	}
+	if len(why) == 0 && p.startedWith > 0 && runnable == 0 {
 		// Every check the phase began with is gone before passing (a
 		// script that deleted itself, a directory emptied mid-phase):
 		// "all 0 checks passed" must not become a CONTINUE.
-		return "every check of the phase was removed before it passed"
+		why = append(why, "every check of the phase was removed before it passed")
 	}
-	return ""
+	return strings.Join(why, "; ")
 }

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/asagent/asagent/internal/trust"
 )
 
 func writeFile(t *testing.T, path, body string, mode os.FileMode) {
@@ -81,11 +83,11 @@ func TestDropInOwnershipRules(t *testing.T) {
 		{writable, "group- or world-writable"},
 		{foreign, "owned by uid 65534"},
 	} {
-		_, _, err := loadDropIn(tc.path, false)
+		_, _, err := loadDropIn(tc.path, trust.Agent(false))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err = %v, want %q", tc.path, err, tc.want)
 		}
-		if l, _, err := loadDropIn(tc.path, true); err != nil || len(l) != 1 {
+		if l, _, err := loadDropIn(tc.path, trust.Agent(true)); err != nil || len(l) != 1 {
 			t.Errorf("%s with insecure: %v %v", tc.path, l, err)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -15,6 +16,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/asagent/asagent/internal/trust"
 )
 
 // Problem is one thing wrong with a configuration file, located by file,
@@ -109,23 +112,32 @@ var dropInPattern = regexp.MustCompile(`^[A-Za-z0-9_.-]+\.ya?ml$`)
 // order). A file with any problem is left out whole and reported in errs;
 // the others still load. A missing dir is no error. Interval and Timeout are
 // left zero when a check does not set them: pass each check through its
-// phase's WithDefaults. Unless insecure, a file must be owned by root (or
-// the agent's user) and writable by no one else, since its exec checks run
-// as the agent.
+// phase's WithDefaults. Unless insecure, dir, every directory and symlink
+// on the way to it and each file must belong to root (or the agent's user)
+// and be writable by no one else (see package trust), since a drop-in's
+// exec checks run as the agent; each file is read from the descriptor that
+// was checked. Every error is a Problems naming the file, or dir itself.
 func LoadDropIns(dir string, insecure bool) (launch, terminate []Check, errs []error) {
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) || dir == "" {
+	if dir == "" {
 		return nil, nil, nil
 	}
+	policy := trust.Agent(insecure)
+	if err := policy.Dir(dir); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil, nil
+		}
+		return nil, nil, []error{Problems{{File: dir, Msg: refusal(err)}}}
+	}
+	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, nil, []error{err}
+		return nil, nil, []error{Problems{{File: dir, Msg: err.Error()}}}
 	}
 	for _, e := range entries {
 		if !dropInPattern.MatchString(e.Name()) || strings.HasPrefix(e.Name(), ".") {
 			continue
 		}
 		path := filepath.Join(dir, e.Name())
-		l, t, err := loadDropIn(path, insecure)
+		l, t, err := loadDropIn(path, policy)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -136,13 +148,22 @@ func LoadDropIns(dir string, insecure bool) (launch, terminate []Check, errs []e
 	return launch, terminate, errs
 }
 
-func loadDropIn(path string, insecure bool) (launch, terminate []Check, err error) {
-	if !insecure {
-		if err := checkOwnership(path); err != nil {
-			return nil, nil, Problems{{File: path, Msg: err.Error()}}
-		}
+// refusal is the message for a file or directory that policy refused.
+func refusal(err error) string {
+	var te *trust.Error
+	if errors.As(err, &te) && te.Err == nil {
+		return "refused: " + err.Error() + " (only root or the agent's user may be able to change it; set insecure_dropins for development)"
 	}
-	data, err := os.ReadFile(path)
+	return err.Error()
+}
+
+func loadDropIn(path string, policy trust.Policy) (launch, terminate []Check, err error) {
+	f, err := policy.Open(path)
+	if err != nil {
+		return nil, nil, Problems{{File: path, Msg: refusal(err)}}
+	}
+	data, err := io.ReadAll(f)
+	f.Close()
 	if err != nil {
 		return nil, nil, Problems{{File: path, Msg: err.Error()}}
 	}
