@@ -55,7 +55,7 @@ func identity(ctx context.Context, out io.Writer, cfg *config.Config, getenv fun
 	// rest for AS.
 	idCtx, idCancel := context.WithTimeout(ctx, remaining(ctx)/2)
 	defer idCancel()
-	s, err := cloud.New(idCtx, cfg, getenv, clk, log)
+	s, err := cloud.New(idCtx, cfg, getenv, clk, log, nil)
 	if s != nil && s.Metadata != nil {
 		line("metadata service", "%s", s.Metadata.Endpoint())
 	}

@@ -7,11 +7,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 
 	"github.com/asagent/asagent/internal/agent"
 	"github.com/asagent/asagent/internal/config"
+	"github.com/asagent/asagent/internal/metrics"
 	"github.com/asagent/asagent/internal/sdnotify"
 	"github.com/asagent/asagent/internal/version"
 )
@@ -44,13 +46,36 @@ func runAgent(ctx context.Context, log zerolog.Logger, cfg *config.Config, path 
 		// shows "deactivating" with this line while the agent winds down.
 		defer context.AfterFunc(ctx, func() { s.Stopping("stopping") })()
 	}
-	svc := agent.New(cfg, log, agent.ServiceOptions{Getenv: os.Getenv, Notifier: n})
+	m, stopMetrics := startMetrics(ctx, cfg.Metrics, log)
+	defer stopMetrics()
+	svc := agent.New(cfg, log, agent.ServiceOptions{Getenv: os.Getenv, Notifier: n, Metrics: m})
 	if err := svc.Run(ctx); err != nil {
 		log.Error().Err(err).Msg("asagent stopped")
 		return exitFailed
 	}
 	log.Info().Msg("asagent stopped")
 	return exitOK
+}
+
+// startMetrics starts what metrics.listen and metrics.textfile ask for and
+// returns what the agent reports to (nil when metrics are off) and a stop
+// that ends them and waits for the last textfile write, once the agent has
+// stopped.
+func startMetrics(ctx context.Context, cfg config.Metrics, log zerolog.Logger) (agent.Metrics, func()) {
+	if !cfg.Enabled() {
+		return nil, func() {}
+	}
+	reg := metrics.New(clockwork.NewRealClock())
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		reg.Serve(ctx, cfg, log)
+	}()
+	return reg, func() {
+		cancel()
+		<-done
+	}
 }
 
 // newLogger builds the agent's logger: JSON for the journal and log

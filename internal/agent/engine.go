@@ -75,6 +75,8 @@ type Deps struct {
 	// its answers (asclient.Client.ClockOffset); ok is false until known.
 	// nil: AS's clock is taken to be ours.
 	ClockOffset func() (offset time.Duration, ok bool)
+	// Observer is told of the engine's decisions, for metrics; nil: none.
+	Observer Observer
 }
 
 // Engine is the lifecycle state machine for one instance.
@@ -122,6 +124,7 @@ func NewEngine(cfg *config.Config, id Identity, deps Deps) *Engine {
 	if deps.Signals == nil {
 		deps.Signals = checks.NewSignalBoard(deps.Clock)
 	}
+	deps.Hooks = observeHooks(deps.Hooks, deps.Observer, deps.Clock)
 	log := deps.Log.With().Str("instance_id", id.InstanceID).Str("scaling_group_id", id.GroupID).Logger()
 	e := &Engine{
 		cfg:     cfg,

@@ -24,8 +24,9 @@ const (
 // event starts the log line of one decision about the phase, with the
 // fields every event carries: the phase (and instance and group) from the
 // logger; the hook and its deadline when it is about one hook; the result
-// and reason once one is recorded.
+// and reason once one is recorded. The observer (metrics) is told of it too.
 func (p *phaseRun) event(level zerolog.Level, name, hook string) *zerolog.Event {
+	p.observe(name, hook)
 	ev := p.log.WithLevel(level).Str("event", name)
 	if hs := p.st.Hooks[hook]; hs != nil {
 		ev = ev.Str("hook", hook).Time("deadline", hs.Timeout)

@@ -40,6 +40,15 @@ type ServiceOptions struct {
 	Notifier Notifier
 	Getenv   func(string) string // for the SDK's credential variables; nil: none
 	Clock    clockwork.Clock     // nil: the real clock
+	Metrics  Metrics             // nil: none
+}
+
+// Metrics is told what the agent does, for metrics: the engine's
+// decisions, the checks' attempts, the cloud clients' requests.
+type Metrics interface {
+	Observer
+	checks.AttemptObserver
+	cloud.Observer
 }
 
 // Service is the whole agent as it runs on an instance: it finds out who
@@ -123,12 +132,13 @@ func (s *Service) run(ctx context.Context) error {
 	e := NewEngine(s.cfg, id, Deps{
 		Hooks:       as,
 		ClockOffset: as.ClockOffset,
-		NewRunner:   CheckRunners(s.cfg, checks.Options{Clock: s.opts.Clock, Log: s.log, Signals: s.signals}),
+		NewRunner:   CheckRunners(s.cfg, checks.Options{Clock: s.opts.Clock, Log: s.log, Signals: s.signals, Attempts: s.opts.Metrics}),
 		Signals:     s.signals,
 		Clock:       s.opts.Clock,
 		Log:         s.log,
 		Notify:      s.opts.Notifier.Status,
 		Beat:        s.opts.Notifier.Watchdog,
+		Observer:    s.opts.Metrics,
 	})
 	s.mu.Lock()
 	s.engine = e
@@ -142,7 +152,7 @@ func (s *Service) run(ctx context.Context) error {
 // not at every attempt.
 func (s *Service) identify(ctx context.Context) (Identity, *asclient.Client, error) {
 	s.setStatus("starting: asking the metadata service who this instance is")
-	setup, err := cloud.New(ctx, s.cfg, s.opts.Getenv, s.opts.Clock, s.log)
+	setup, err := cloud.New(ctx, s.cfg, s.opts.Getenv, s.opts.Clock, s.log, s.opts.Metrics)
 	if err != nil {
 		if ctx.Err() != nil {
 			return Identity{}, nil, ctx.Err()

@@ -126,6 +126,7 @@ func (p *phaseRun) publish(runner Runner) {
 	frame := summaryFrameOf(p, runner != nil)
 	line := frame.line(cs)
 	env := p.scriptEnv()
+	e.observer().NearestDeadline(env.Deadline)
 	e.mu.Lock()
 	e.curEnv = env
 	e.frame = frame

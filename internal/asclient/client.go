@@ -105,6 +105,9 @@ type Options struct {
 	// Transport replaces the HTTP transport (tests); Proxy then does not
 	// apply. nil means a private transport with the chosen proxy.
 	Transport http.RoundTripper
+	// WrapTransport, when set, wraps the transport (Transport or the
+	// private one) to watch every HTTP request, for metrics.
+	WrapTransport func(http.RoundTripper) http.RoundTripper
 }
 
 // Client calls the AS API for one project. It is safe for concurrent use:
@@ -180,6 +183,9 @@ func New(opts Options) (*Client, error) {
 			IdleConnTimeout:     90 * time.Second,
 			ForceAttemptHTTP2:   true,
 		}
+	}
+	if opts.WrapTransport != nil {
+		c.rt = opts.WrapTransport(c.rt)
 	}
 	return c, nil
 }

@@ -2,6 +2,7 @@ package checks
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -198,8 +199,27 @@ func (p *Phase) attempt(ctx context.Context, c *checkLoop, n int) outcome {
 	p.mu.Unlock()
 	if ctx.Err() == nil {
 		c.log.Debug().Int("attempt", n).Stringer("took", took).Bool("passed", out.kind == pass).Str("err", errString(out.err)).Msg("attempt")
+		if p.opts.Attempts != nil {
+			p.opts.Attempts.Attempt(p.name, c.spec.check.Name, out.name(actx), took)
+		}
 	}
 	return out
+}
+
+// name is what the attempt came to, as an AttemptObserver is told; actx is
+// the attempt's own context, whose deadline is its timeout.
+func (o outcome) name(actx context.Context) string {
+	switch {
+	case o.kind == pass:
+		return AttemptPassed
+	case o.kind == giveUp:
+		return AttemptGaveUp
+	case o.kind == refuse:
+		return AttemptRefused
+	case errors.Is(actx.Err(), context.DeadlineExceeded):
+		return AttemptTimeout
+	}
+	return AttemptFailed
 }
 
 // settle records a check's final state for this run.

@@ -90,7 +90,27 @@ type Options struct {
 	// and SIGKILL, and how long output pipes held open by a leftover child
 	// are still read; 0 means DefaultKillGrace.
 	KillGrace time.Duration
+	// Attempts is told of every attempt a check makes, for metrics; nil:
+	// nothing is told.
+	Attempts AttemptObserver
 }
+
+// AttemptObserver is told of each attempt a check makes. Attempt is called
+// from the check's goroutine once the attempt has ended (not for one cut
+// short by the phase ending): outcome is one of the Attempt constants, took
+// the real time it took. It must return quickly.
+type AttemptObserver interface {
+	Attempt(phase, check, outcome string, took time.Duration)
+}
+
+// What one attempt came to, as an AttemptObserver is told.
+const (
+	AttemptPassed  = "pass"    // it passed
+	AttemptFailed  = "fail"    // it did not pass; the check tries again
+	AttemptTimeout = "timeout" // it ran out of its timeout; the check tries again
+	AttemptGaveUp  = "give_up" // it gave up (exit 100): the phase fails
+	AttemptRefused = "refused" // a drop-in that may no longer run
+)
 
 // DefaultKillGrace is the time between SIGTERM and SIGKILL: long enough for
 // a script to remove a lock file, short against a 60 s timeout.

@@ -52,8 +52,9 @@ type Setup struct {
 // the SDK's environment variables come next for credentials and project;
 // the metadata service fills in the rest (and is only asked when something
 // is missing). identityCtx bounds the metadata service's boot-time retries.
-// It logs the AS endpoint and proxy it chose.
-func New(identityCtx context.Context, cfg *config.Config, getenv func(string) string, clk clockwork.Clock, log zerolog.Logger) (*Setup, error) {
+// It logs the AS endpoint and proxy it chose. obs, when not nil, is told
+// of every AS request and credential fetch.
+func New(identityCtx context.Context, cfg *config.Config, getenv func(string) string, clk clockwork.Clock, log zerolog.Logger, obs Observer) (*Setup, error) {
 	c := cfg.Cloud
 	s := &Setup{
 		InstanceID: c.InstanceID, ProjectID: c.ProjectID, Region: c.Region,
@@ -64,6 +65,7 @@ func New(identityCtx context.Context, cfg *config.Config, getenv func(string) st
 		RequestTimeout: min(c.RequestTimeout.D(), metadata.DefaultRequestTimeout),
 		Clock:          clk,
 		Logger:         log.With().Str("component", "metadata").Logger(),
+		Fetched:        fetched(obs),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cloud.metadata_endpoint: %w", err)
@@ -81,7 +83,7 @@ func New(identityCtx context.Context, cfg *config.Config, getenv func(string) st
 	if err := s.checkIdentity(); err != nil {
 		return s, err
 	}
-	if err := s.asClient(c, getenv, clk, log); err != nil {
+	if err := s.asClient(c, getenv, clk, log, obs); err != nil {
 		return s, err
 	}
 	s.Discover = asclient.DiscoverOptions{
@@ -160,7 +162,7 @@ func (s *Setup) checkIdentity() error {
 // asClient builds the AS client and logs the endpoint and proxy it uses:
 // an endpoint derived for a region the SDK does not list is a warning, as
 // it is a guess at a documented pattern.
-func (s *Setup) asClient(c config.Cloud, getenv func(string) string, clk clockwork.Clock, log zerolog.Logger) error {
+func (s *Setup) asClient(c config.Cloud, getenv func(string) string, clk clockwork.Clock, log zerolog.Logger, obs Observer) error {
 	aslog := log.With().Str("component", "as").Logger()
 	var err error
 	s.AS, err = asclient.New(asclient.Options{
@@ -175,6 +177,7 @@ func (s *Setup) asClient(c config.Cloud, getenv func(string) string, clk clockwo
 		Clock:              clk,
 		Logger:             aslog,
 		UserAgent:          strings.ReplaceAll(version.String(), " ", "/"),
+		WrapTransport:      wrapAS(obs),
 	})
 	if err != nil {
 		return err

@@ -185,3 +185,32 @@ func TestStatusSet(t *testing.T) {
 		}
 	}
 }
+
+// The metrics endpoint serves only this host unless allow_remote says
+// otherwise: an empty host is every interface, and a name other than
+// localhost could resolve anywhere.
+func TestMetricsCheckListen(t *testing.T) {
+	for _, tc := range []struct {
+		listen string
+		remote bool
+		ok     bool
+	}{
+		{"127.0.0.1:9469", false, true},
+		{"127.0.0.2:9469", false, true},
+		{"[::1]:9469", false, true},
+		{"localhost:9469", false, true},
+		{":9469", false, false},
+		{"0.0.0.0:9469", false, false},
+		{"10.0.0.5:9469", false, false},
+		{"metrics.example.com:9469", false, false},
+		{"0.0.0.0:9469", true, true},
+		{":9469", true, true},
+		{"9469", true, false},
+		{"127.0.0.1:", false, false},
+	} {
+		err := Metrics{Listen: tc.listen, AllowRemote: tc.remote}.CheckListen()
+		if (err == nil) != tc.ok {
+			t.Errorf("listen %q allow_remote %v: %v, want ok %v", tc.listen, tc.remote, err, tc.ok)
+		}
+	}
+}

@@ -21,10 +21,11 @@ type Config struct {
 	IncludeDir string `yaml:"include_dir"`
 	// InsecureDropins turns off the ownership and mode rules for drop-in
 	// scripts and YAML files. For development only.
-	InsecureDropins bool   `yaml:"insecure_dropins"`
-	Log             Log    `yaml:"log"`
-	StateDir        string `yaml:"state_dir"`
-	ControlSocket   string `yaml:"control_socket"`
+	InsecureDropins bool    `yaml:"insecure_dropins"`
+	Log             Log     `yaml:"log"`
+	StateDir        string  `yaml:"state_dir"`
+	ControlSocket   string  `yaml:"control_socket"`
+	Metrics         Metrics `yaml:"metrics"`
 }
 
 // Cloud says where the agent finds the cloud and who it is there. Everything
@@ -192,6 +193,24 @@ type Log struct {
 	Level  string `yaml:"level"`  // debug, info, warn, error
 	Format string `yaml:"format"` // auto (console on a terminal, else JSON), json, console
 }
+
+// Metrics says where the agent's Prometheus metrics go. Both ways are off
+// by default, and either may be used alone.
+type Metrics struct {
+	// Listen is the host:port of an HTTP /metrics endpoint; empty: none.
+	// Only a loopback address is accepted unless AllowRemote is set.
+	Listen string `yaml:"listen"`
+	// AllowRemote lets Listen name an address other hosts can reach: the
+	// metrics name the instance, its group and its hooks.
+	AllowRemote bool `yaml:"allow_remote"`
+	// Textfile is a file for node_exporter's textfile collector (it must
+	// end in .prom), rewritten atomically on every change and at least
+	// every minute; empty: none.
+	Textfile string `yaml:"textfile"`
+}
+
+// Enabled reports whether metrics go anywhere.
+func (m Metrics) Enabled() bool { return m.Listen != "" || m.Textfile != "" }
 
 // Duration is a time.Duration written as "90s" or "1h30m" in YAML.
 type Duration time.Duration

@@ -88,6 +88,39 @@ func (d *document) validate(c *Config) {
 	}
 	d.absPath("state_dir", c.StateDir)
 	d.absPath("control_socket", c.ControlSocket)
+	d.validateMetrics(c.Metrics)
+}
+
+func (d *document) validateMetrics(m Metrics) {
+	if m.Listen != "" {
+		if err := m.CheckListen(); err != nil {
+			d.add("metrics.listen", "%v", err)
+		}
+	}
+	if m.Textfile != "" {
+		d.absPath("metrics.textfile", m.Textfile)
+		if !strings.HasSuffix(m.Textfile, ".prom") {
+			d.add("metrics.textfile", "must end in .prom (node_exporter's textfile collector reads only *.prom), not %q", m.Textfile)
+		}
+	}
+}
+
+// CheckListen says whether the agent may serve /metrics on m.Listen: a
+// host:port whose host is a loopback address (127.0.0.0/8, ::1) or
+// localhost, or any address with AllowRemote. An empty host means every
+// interface. The metrics endpoint enforces it as well as validation.
+func (m Metrics) CheckListen() error {
+	host, port, err := net.SplitHostPort(m.Listen)
+	if err != nil || port == "" {
+		return fmt.Errorf("must be host:port such as 127.0.0.1:9469, not %q", m.Listen)
+	}
+	if m.AllowRemote {
+		return nil
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("%q is not a loopback address; set metrics.allow_remote: true to serve other hosts", m.Listen)
+	}
+	return nil
 }
 
 func (d *document) validateCloud(c Cloud) {

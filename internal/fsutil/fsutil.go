@@ -4,6 +4,7 @@ package fsutil
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -13,8 +14,18 @@ import (
 // fsync, rename over the old file, fsync the directory. A crash at any point
 // leaves either the old content or the new, never a mix.
 func WriteFileAtomic(path string, data []byte) error {
+	return WriteFileAtomicPerm(path, data, 0o600)
+}
+
+// WriteFileAtomicPerm is WriteFileAtomic for a file that others may read:
+// the file gets perm, and a directory it creates lets in whoever perm lets
+// read the file (0o644 gives 0o755, less the umask). The temporary file's name ends in
+// .tmp, so a reader that takes only one suffix (node_exporter's textfile
+// collector reads *.prom) never sees it.
+func WriteFileAtomicPerm(path string, data []byte, perm fs.FileMode) error {
 	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	read := perm & 0o044
+	if err := os.MkdirAll(dir, 0o700|read|read>>2); err != nil {
 		return err
 	}
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
@@ -25,6 +36,12 @@ func WriteFileAtomic(path string, data []byte) error {
 	if _, err := f.Write(data); err != nil {
 		f.Close()
 		return err
+	}
+	if perm != 0o600 { // CreateTemp's own mode
+		if err := f.Chmod(perm); err != nil {
+			f.Close()
+			return err
+		}
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()

@@ -205,6 +205,9 @@ func (a *AgencyCredentials) Credentials(ctx context.Context) (Credentials, error
 	a.mu.Unlock()
 
 	cr, err := a.c.SecurityKey(ctx)
+	if a.c.fetched != nil && ctx.Err() == nil {
+		a.c.fetched(err)
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if err != nil {

@@ -80,6 +80,9 @@ type Options struct {
 	// transport with no proxy, so a proxy variable in the environment cannot
 	// send metadata requests (and their tokens) elsewhere.
 	Transport http.RoundTripper
+	// Fetched, when set, is told of every fetch of the agency's temporary
+	// credentials: err is nil when it worked. For metrics.
+	Fetched func(err error)
 }
 
 // Client reads the ECS metadata service. It is safe for concurrent use.
@@ -91,6 +94,7 @@ type Client struct {
 	policy   backoff.Policy
 	clock    clockwork.Clock
 	log      zerolog.Logger
+	fetched  func(error)
 
 	mu             sync.Mutex
 	token          string    // current session token; "" when none
@@ -120,6 +124,7 @@ func New(opts Options) (*Client, error) {
 		policy:   opts.Backoff,
 		clock:    opts.Clock,
 		log:      opts.Logger,
+		fetched:  opts.Fetched,
 	}
 	if c.ttl == 0 {
 		c.ttl = DefaultTokenTTL
