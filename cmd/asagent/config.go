@@ -2,10 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
+	"strconv"
 
+	"github.com/asagent/asagent/internal/checks"
 	"github.com/asagent/asagent/internal/config"
 )
 
@@ -30,10 +35,15 @@ func loadConfig(cio cmdIO, path string) (cfg *config.Config, code int, ok bool) 
 	return cfg, exitOK, true
 }
 
+// runValidate is `asagent validate`: the configuration and everything it
+// names, checked by the rules the agent applies, without running anything.
+// It prints every error (what would keep a phase from passing, or a check
+// from running) and warning, then what each phase would run; it exits 1 on
+// an error, 0 with warnings only, 78 when the file named does not exist.
 func runValidate(_ context.Context, cio cmdIO, args []string) int {
-	fs := newFlags(cio, "validate", "[--config FILE]")
-	path := addConfigFlag(fs)
-	if code, ok := parseFlags(fs, args); !ok {
+	flags := newFlags(cio, "validate", "[--config FILE]")
+	path := addConfigFlag(flags)
+	if code, ok := parseFlags(flags, args); !ok {
 		return code
 	}
 	cfg, err := config.Load(*path)
@@ -44,19 +54,86 @@ func runValidate(_ context.Context, cio cmdIO, args []string) int {
 		}
 		return exitFailed
 	}
-	launch, terminate, errs := config.LoadDropIns(cfg.IncludeDir, cfg.InsecureDropins)
-	for _, err := range errs {
-		fmt.Fprintln(cio.stderr, err)
+	v := &validation{out: cio.stdout}
+	v.includeDir(cfg)
+	var reports []checks.PhaseReport
+	for _, phase := range []string{checks.PhaseLaunch, checks.PhaseTerminate} {
+		r, err := checks.Inspect(cfg, phase)
+		if err != nil {
+			v.add(checks.Finding{Error: true, Where: phase, Msg: err.Error()})
+			continue
+		}
+		for _, f := range r.Findings {
+			v.add(f)
+		}
+		reports = append(reports, r)
 	}
-	if len(errs) > 0 {
-		return exitFailed
-	}
-	if _, err := os.Stat(*path); err != nil {
+	_, statErr := os.Stat(*path)
+	switch {
+	case statErr != nil:
 		fmt.Fprintf(cio.stdout, "%s: not found; the defaults apply\n", *path)
-	} else {
+	case v.errors > 0:
+		fmt.Fprintf(cio.stdout, "%s: the file is valid; what it names has the errors above\n", *path)
+	default:
 		fmt.Fprintf(cio.stdout, "%s: valid\n", *path)
 	}
-	fmt.Fprintf(cio.stdout, "launch: %d checks (+%d from %s), scripts in %s\n", len(cfg.Launch.Checks), len(launch), cfg.IncludeDir, cfg.Launch.ScriptsDir)
-	fmt.Fprintf(cio.stdout, "terminate: %d checks (+%d from %s), scripts in %s\n", len(cfg.Terminate.Checks), len(terminate), cfg.IncludeDir, cfg.Terminate.ScriptsDir)
+	for _, r := range reports {
+		ph, _ := checks.PhaseConfig(cfg, r.Phase)
+		fmt.Fprintf(cio.stdout, "%s: %s in the config, %d from %s, %s in %s\n", r.Phase, plural(r.Declared, "check"),
+			r.Included, orDash(cfg.IncludeDir), plural(r.Scripts, "script"), orDash(ph.ScriptsDir))
+	}
+	fmt.Fprintf(cio.stdout, "%s, %s\n", plural(v.errors, "error"), plural(v.warnings, "warning"))
+	if v.errors > 0 {
+		return exitFailed
+	}
 	return exitOK
+}
+
+// validation collects and prints what validate finds.
+type validation struct {
+	out              io.Writer
+	errors, warnings int
+}
+
+func (v *validation) add(f checks.Finding) {
+	kind := "warning"
+	if f.Error {
+		kind = "error"
+		v.errors++
+	} else {
+		v.warnings++
+	}
+	fmt.Fprintf(v.out, "%s: %s: %s\n", kind, f.Where, f.Msg)
+}
+
+// includeDir reports a missing include_dir and every YAML file in it that
+// the agent would leave out (broken, or refused for its owner or mode):
+// each was meant to add checks, and its phase does not pass without them.
+func (v *validation) includeDir(cfg *config.Config) {
+	if cfg.IncludeDir == "" {
+		return
+	}
+	if _, err := os.Stat(cfg.IncludeDir); errors.Is(err, fs.ErrNotExist) {
+		v.add(checks.Finding{Error: true, Where: cfg.IncludeDir, Msg: "include_dir does not exist: no check of it can be added"})
+		return
+	}
+	_, _, errs := config.LoadDropIns(cfg.IncludeDir, cfg.InsecureDropins)
+	for _, err := range errs {
+		var ps config.Problems
+		if !errors.As(err, &ps) {
+			v.add(checks.Finding{Error: true, Where: cfg.IncludeDir, Msg: err.Error()})
+			continue
+		}
+		for _, p := range ps {
+			where := p.File
+			if p.Line > 0 {
+				where += ":" + strconv.Itoa(p.Line)
+			}
+			msg := p.Msg
+			if p.Key != "" {
+				msg = p.Key + ": " + msg
+			}
+			v.add(checks.Finding{Error: true, Where: where, Msg: msg + " (the file is left out)"})
+		}
+	}
 }

@@ -58,18 +58,11 @@ func Run(ctx context.Context, out io.Writer, opts Options) error {
 	p := newPrinter(out)
 
 	sc := scenario()
-	s, err := sim.New(sim.Options{AccessKey: demoAK, SecretKey: demoSK, Scenario: sc, ExtendBy: extendBy, MinHookTimeout: time.Second})
+	s, endpoint, stopSim, err := serveSim(sc)
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln)
-	defer srv.Close()
-	endpoint := "http://" + ln.Addr().String()
+	defer stopSim()
 
 	cfg, err := writeFiles(dir, endpoint, sc)
 	if err != nil {
@@ -107,6 +100,21 @@ func Run(ctx context.Context, out io.Writer, opts Options) error {
 	fmt.Fprintln(out, "\ndemo passed: both hooks answered CONTINUE from real checks, the slow launch was extended, nothing timed out")
 	fmt.Fprintln(out, "next: rehearse with your own drop-ins, as any user: asagent sim --workdir ~/rehearsal (docs/simulator.md)")
 	return nil
+}
+
+// serveSim serves a simulator of sc on a free loopback port until stop.
+func serveSim(sc *sim.Scenario) (s *sim.Sim, endpoint string, stop func(), err error) {
+	s, err = sim.New(sim.Options{AccessKey: demoAK, SecretKey: demoSK, Scenario: sc, ExtendBy: extendBy, MinHookTimeout: time.Second})
+	if err != nil {
+		return nil, "", nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, "", nil, err
+	}
+	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	return s, "http://" + ln.Addr().String(), func() { srv.Close() }, nil
 }
 
 // scenario is the default simulator scenario with short hooks.
