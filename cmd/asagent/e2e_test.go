@@ -199,6 +199,9 @@ metrics:
 		metricWant{name: "asagent_deadline_remaining_seconds", value: 0, atLeast: true},
 		metricWant{name: "asagent_last_successful_poll_timestamp_seconds", value: float64(time.Now().Add(-time.Minute).Unix()), atLeast: true},
 		metricWant{name: "asagent_phases_finished_total", labels: []string{"phase", "launch", "result", "CONTINUE", "how", "passed"}, value: 0})
+	if m.scrape()["asagent_as_clock_offset_seconds"] == nil {
+		t.Error("no AS clock offset metric after the agent's polls")
+	}
 	if err := os.WriteFile(ready, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
