@@ -133,7 +133,7 @@ func (v *validation) includeDir(cfg *config.Config) {
 			if p.Key != "" {
 				msg = p.Key + ": " + msg
 			}
-			v.add(checks.Finding{Error: true, Where: where, Msg: msg + " (the file is left out)"})
+			v.add(checks.Finding{Error: true, Where: where, Msg: msg + " (no phase passes without it)"})
 		}
 	}
 }
