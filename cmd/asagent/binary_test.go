@@ -5,7 +5,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // buildBinary builds the real asagent binary into a temporary directory, with
@@ -38,5 +40,19 @@ func TestVersionStampedByLdflags(t *testing.T) {
 	}
 	if got := string(out); !strings.HasPrefix(got, "asagent 9.8.7 (commit cafef00d, go") {
 		t.Errorf("asagent version = %q", got)
+	}
+}
+
+// stopGently stops a process started by a test with SIGTERM, as a service
+// manager would, so that it cleans up after itself; SIGKILL after limit.
+func stopGently(cmd *exec.Cmd, limit time.Duration) {
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(limit):
+		_ = cmd.Process.Kill()
+		<-done
 	}
 }

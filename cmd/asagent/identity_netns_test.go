@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -65,6 +66,10 @@ func TestIdentityInNetworkNamespace(t *testing.T) {
 	bin := buildBinary(t)
 	const ak, sk = "NETNSTESTACCESSKEY01", "netns-test-secret-key-0123456789"
 	simCmd := netnsCmd(ctx, ns, bin, "sim", "--listen", "169.254.169.254:80", "--access-key", ak, "--secret-key", sk)
+	// The end of ctx stops it with SIGTERM, so that it removes the
+	// temporary directory it made; SIGKILL only if it hangs.
+	simCmd.Cancel = func() error { return simCmd.Process.Signal(syscall.SIGTERM) }
+	simCmd.WaitDelay = 10 * time.Second
 	simOut, err := simCmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -75,8 +80,9 @@ func TestIdentityInNetworkNamespace(t *testing.T) {
 		t.Fatalf("starting asagent sim in %s: %v", ns, err)
 	}
 	t.Cleanup(func() {
-		_ = simCmd.Process.Kill() // ip netns exec execs the binary: this is the simulator itself
-		_ = simCmd.Wait()
+		// ip netns exec execs the binary: this is the simulator itself. A
+		// SIGTERM lets it remove the temporary directory it made.
+		stopGently(simCmd, 10*time.Second)
 		t.Logf("asagent sim stderr:\n%s", simErr.String())
 	})
 	listening := make(chan string, 1)

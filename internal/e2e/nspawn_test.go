@@ -382,6 +382,8 @@ func startSim(t *testing.T, ctx context.Context, ns, bin string) *lockedBuffer {
 	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", ns, "sh", "-c", script, "sh", ns,
 		bin, "sim", "--listen", "169.254.169.254:80", "--access-key", simAK, "--secret-key", simSK)
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) } // it removes its temporary directory
+	cmd.WaitDelay = 10 * time.Second
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -392,8 +394,17 @@ func startSim(t *testing.T, ctx context.Context, ns, bin string) *lockedBuffer {
 		t.Fatalf("asagent sim: %v", err)
 	}
 	t.Cleanup(func() {
-		_ = cmd.Process.Kill() // ip netns exec and sh exec: this is the simulator itself
-		_ = cmd.Wait()
+		// ip netns exec and sh exec: this is the simulator itself. SIGTERM
+		// lets it remove the temporary directory it made; SIGKILL after 10 s.
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
 		if t.Failed() {
 			t.Logf("asagent sim log (last lines):\n%s", tail(log.String(), 40))
 		}
