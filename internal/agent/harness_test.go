@@ -84,6 +84,7 @@ type harness struct {
 	done   chan error
 	engine *Engine
 	logs   syncbuf.Buffer // the agent's log lines, JSON
+	obs    Observer       // passed to the engine; nil: none
 }
 
 // newHarness builds the simulator (default scenario unless sc is given) and
@@ -169,6 +170,7 @@ func (h *harness) startWith(hooks Hooks) {
 		Signals:   signals,
 		Log:       log,
 		Rand:      func() float64 { return 0.5 },
+		Observer:  h.obs,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel, h.done = cancel, make(chan error, 1)
