@@ -147,7 +147,7 @@ func TestRegistryCountsWhatItIsTold(t *testing.T) {
 		{NameASThrottled, []string{"operation", "callback"}, 0},
 		{NameCredRefreshes, nil, 1},
 		{NameCredFailures, nil, 2},
-		{NameLastPollSuccess, nil, float64(now.Add(-10*time.Second).Unix())},
+		{NameLastPollSuccess, nil, float64(now.Add(-10 * time.Second).Unix())},
 		{NameDeadlineLeft, nil, 600},
 		{NameClockOffset, nil, -1.5},
 	}
