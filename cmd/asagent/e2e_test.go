@@ -68,6 +68,8 @@ func instanceState(t *testing.T, c *as.AsClient, group, id string) string {
 // the agent extends the 12 s hook while the readiness script is not yet
 // ready, answers CONTINUE once it is, and the instance goes INSERVICE.
 // Scale-in then runs the drain script and the instance leaves the group.
+// Its metrics, scraped from /metrics and read from the textfile, move as
+// the lifecycle does.
 func TestEndToEndRealProcesses(t *testing.T) {
 	bin := buildBinary(t)
 	dir := t.TempDir()
@@ -110,6 +112,7 @@ func TestEndToEndRealProcesses(t *testing.T) {
 	drained := filepath.Join(dir, "drained-at")
 	script(filepath.Join(dir, "terminate.d", "10-drain"), `echo "$ASAGENT_PHASE $ASAGENT_HOOK_NAMES" > `+drained)
 	cfgPath := filepath.Join(dir, "agent.yaml")
+	textfile := filepath.Join(dir, "textfile_collector", "asagent.prom")
 	cfg := `cloud:
   metadata_endpoint: ` + s.url + `
   as_endpoint: ` + s.url + `
@@ -134,6 +137,9 @@ control_socket: ` + filepath.Join(dir, "agent.sock") + `
 log:
   level: debug
   format: json
+metrics:
+  listen: 127.0.0.1:0
+  textfile: ` + textfile + `
 `
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -167,6 +173,12 @@ log:
 	testutil.Eventually(t, 20*time.Second, 100*time.Millisecond, "the agent to look for its group", func() bool {
 		return strings.Contains(status(), "instance i-e2e-local is in no scaling group of project "+s.project)
 	})
+	m := findMetricsEndpoint(t, &agentLog)
+	m.until("looking for its group",
+		metricWant{name: "asagent_build_info", value: 1},
+		metricWant{name: "asagent_holds_seen_total", labels: []string{"phase", "launch"}, value: 0},
+		metricWant{name: "asagent_as_requests_total", labels: []string{"operation", "list_groups", "code", "2xx"}, value: 1, atLeast: true},
+		metricWant{name: "asagent_last_successful_poll_timestamp_seconds", value: -1}) // no engine yet: absent
 
 	// Scale-out.
 	add := model.GetBatchAddInstancesOptionActionEnum().ADD
@@ -179,10 +191,25 @@ log:
 	if st := instanceState(t, c, s.group, "i-e2e-local"); st != "PENDING_WAIT" {
 		t.Fatalf("before the app is ready: state %s, want PENDING_WAIT", st)
 	}
+	m.until("launch pending",
+		metricWant{name: "asagent_holds_seen_total", labels: []string{"phase", "launch"}, value: 1},
+		metricWant{name: "asagent_extends_total", labels: []string{"phase", "launch"}, value: 1, atLeast: true},
+		metricWant{name: "asagent_check_attempts_total", labels: []string{"phase", "launch", "check", "10-app", "outcome", "fail"}, value: 1, atLeast: true},
+		metricWant{name: "asagent_check_attempts_total", labels: []string{"phase", "launch", "check", "10-app", "outcome", "pass"}, value: 0},
+		metricWant{name: "asagent_deadline_remaining_seconds", value: 0, atLeast: true},
+		metricWant{name: "asagent_last_successful_poll_timestamp_seconds", value: float64(time.Now().Add(-time.Minute).Unix()), atLeast: true},
+		metricWant{name: "asagent_phases_finished_total", labels: []string{"phase", "launch", "result", "CONTINUE", "how", "passed"}, value: 0})
 	if err := os.WriteFile(ready, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	testutil.Eventually(t, 20*time.Second, 100*time.Millisecond, "INSERVICE", func() bool { return instanceState(t, c, s.group, "i-e2e-local") == "INSERVICE" })
+	m.until("launch answered",
+		metricWant{name: "asagent_check_attempts_total", labels: []string{"phase", "launch", "check", "10-app", "outcome", "pass"}, value: 1},
+		metricWant{name: "asagent_callbacks_total", labels: []string{"phase", "launch", "result", "CONTINUE", "outcome", "accepted"}, value: 1},
+		metricWant{name: "asagent_phases_finished_total", labels: []string{"phase", "launch", "result", "CONTINUE", "how", "passed"}, value: 1},
+		metricWant{name: "asagent_phase_duration_seconds", labels: []string{"phase", "launch"}, value: 1},
+		metricWant{name: "asagent_deadline_remaining_seconds", value: -1}, // nothing held
+		metricWant{name: "asagent_holds_seen_total", labels: []string{"phase", "terminate"}, value: 0})
 
 	// Scale-in.
 	remove := model.GetBatchRemoveInstancesOptionActionEnum().REMOVE
@@ -191,6 +218,15 @@ log:
 		t.Fatalf("REMOVE: %v", err)
 	}
 	testutil.Eventually(t, 20*time.Second, 100*time.Millisecond, "the instance to leave", func() bool { return instanceState(t, c, s.group, "i-e2e-local") == "" })
+	terminated := []metricWant{
+		{name: "asagent_holds_seen_total", labels: []string{"phase", "terminate"}, value: 1},
+		{name: "asagent_check_attempts_total", labels: []string{"phase", "terminate", "check", "10-drain", "outcome", "pass"}, value: 1},
+		{name: "asagent_phases_finished_total", labels: []string{"phase", "terminate", "result", "CONTINUE", "how", "passed"}, value: 1},
+		{name: "asagent_phases_finished_total", labels: []string{"phase", "launch", "result", "CONTINUE", "how", "passed"}, value: 1},
+		{name: "asagent_callbacks_total", labels: []string{"phase", "terminate", "result", "CONTINUE", "outcome", "accepted"}, value: 1},
+		{name: "asagent_as_requests_total", labels: []string{"operation", "callback", "code", "2xx"}, value: 3, atLeast: true},
+	}
+	m.until("terminate answered", terminated...)
 	if data, err := os.ReadFile(drained); err != nil || strings.TrimSpace(string(data)) != "terminate drain" {
 		t.Errorf("drain script saw %q (%v), want %q", data, err, "terminate drain")
 	}
@@ -222,5 +258,12 @@ log:
 	}
 	if bytes.Contains([]byte(agentLog.String()), []byte(simTestSK)) {
 		t.Error("the agent logged the secret key")
+	}
+	// The textfile, written a last time at stop, holds the same counts.
+	fams := readTextfile(t, textfile)
+	for _, w := range terminated {
+		if got := metricValue(fams, w.name, w.labels...); got != w.value && !(w.atLeast && got >= w.value) {
+			t.Errorf("textfile: %s%v = %v, want %v", w.name, w.labels, got, w.value)
+		}
 	}
 }
