@@ -143,23 +143,26 @@ func runBenchSDKIdle(ctx context.Context, cio cmdIO, args []string) int {
 }
 
 func runBenchFootprint(ctx context.Context, cio cmdIO, args []string) int {
-	fs := newFlags(cio, "bench footprint", "[--binary PATH] [--window D] [--no-baseline]")
+	fs := newFlags(cio, "bench footprint", "[--binary PATH] [--window D] [--no-baseline] [--no-metrics]")
 	binary := fs.String("binary", "", "the asagent binary to measure (default: this one)")
 	window := fs.Duration("window", 60*time.Second, "how long to watch the idle agent after launch completed")
 	noBase := fs.Bool("no-baseline", false, "do not also watch the SDK-client-alone baseline")
+	noMetrics := fs.Bool("no-metrics", false, "do not also measure the agent with metrics on")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	fps, code := footprint(ctx, cio, *binary, *window, !*noBase)
-	if fps == nil {
+	rows, code := footprint(ctx, cio, *binary, *window, !*noBase, !*noMetrics)
+	if rows == nil {
 		return code
 	}
-	bench.WriteTable(cio.stdout, bench.FootprintRows(fps))
+	bench.WriteTable(cio.stdout, rows)
 	return exitOK
 }
 
-// footprint runs the footprint probe in a scratch directory.
-func footprint(ctx context.Context, cio cmdIO, binary string, window time.Duration, baseline bool) ([]bench.Footprint, int) {
+// footprint runs the footprint probe in scratch directories: the agent
+// with metrics off (and the baseline), then, with metrics, the agent with
+// metrics on. It returns the report rows.
+func footprint(ctx context.Context, cio cmdIO, binary string, window time.Duration, baseline, metrics bool) ([]bench.Row, int) {
 	if binary == "" {
 		exe, err := os.Executable()
 		if err != nil {
@@ -168,19 +171,34 @@ func footprint(ctx context.Context, cio cmdIO, binary string, window time.Durati
 		}
 		binary = exe
 	}
+	fmt.Fprintf(cio.stderr, "footprint: watching the idle agent for %s after launch completes\n", window)
+	off, err := probeFootprint(ctx, bench.FootprintOptions{Binary: binary, Window: window, Baseline: baseline})
+	if err != nil {
+		fmt.Fprintf(cio.stderr, "asagent bench footprint: %v\n", err)
+		return nil, exitFailed
+	}
+	rows := bench.FootprintRows(off)
+	if metrics {
+		fmt.Fprintf(cio.stderr, "footprint: again with metrics on, scraped every %s\n", bench.MetricsScrape)
+		on, err := probeFootprint(ctx, bench.FootprintOptions{Binary: binary, Window: window, Metrics: true})
+		if err != nil {
+			fmt.Fprintf(cio.stderr, "asagent bench footprint: metrics on: %v\n", err)
+			return nil, exitFailed
+		}
+		rows = append(rows, bench.MetricsFootprintRows(on[0], off[0])...)
+	}
+	return rows, exitOK
+}
+
+// probeFootprint runs one footprint probe in a scratch directory.
+func probeFootprint(ctx context.Context, o bench.FootprintOptions) ([]bench.Footprint, error) {
 	dir, err := os.MkdirTemp("", "asagent-footprint-")
 	if err != nil {
-		fmt.Fprintf(cio.stderr, "asagent bench footprint: %v\n", err)
-		return nil, exitFailed
+		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	fmt.Fprintf(cio.stderr, "footprint: watching the idle agent for %s after launch completes\n", window)
-	fps, err := bench.ProbeFootprint(ctx, bench.FootprintOptions{Binary: binary, Window: window, Dir: dir, Baseline: baseline})
-	if err != nil {
-		fmt.Fprintf(cio.stderr, "asagent bench footprint: %v\n", err)
-		return nil, exitFailed
-	}
-	return fps, exitOK
+	o.Dir = dir
+	return bench.ProbeFootprint(ctx, o)
 }
 
 func runBenchCalls(ctx context.Context, cio cmdIO, args []string) int {
@@ -277,11 +295,11 @@ func runBenchReport(ctx context.Context, cio cmdIO, args []string) int {
 		}
 		sections = append(sections, reportSection{"Go benchmarks", bench.GoBenchRows(bs)})
 	}
-	fps, code := footprint(ctx, cio, *binary, *window, true)
-	if fps == nil {
+	fpRows, code := footprint(ctx, cio, *binary, *window, true, true)
+	if fpRows == nil {
 		return code
 	}
-	sections = append(sections, reportSection{"Idle footprint of the real binary", bench.FootprintRows(fps)})
+	sections = append(sections, reportSection{"Idle footprint of the real binary", fpRows})
 	callRows, code := calls(ctx, cio, *hours)
 	if callRows == nil {
 		return code
@@ -389,7 +407,9 @@ const reportMethod = `- **Go benchmarks**: ` + "`go test -bench . -benchmem`" + 
   second for the window: RSS at the end and the most seen, CPU time (utime+stime, 10 ms
   resolution) over the window, context switches of all threads (a proxy for wakeups).
   The baseline is ` + "`asagent bench sdk-idle`" + `: the AS client (the official SDK) alone, listing
-  the held hooks every 25 s like the idle agent, watched over the same window.
+  the held hooks every 25 s like the idle agent, watched over the same window. The
+  "metrics on" rows run the same again with ` + "`metrics.listen`" + ` (loopback, scraped every 15 s
+  as Prometheus would) and ` + "`metrics.textfile`" + `, against the metrics-off figures.
 - **AS API calls**: one instance per simulator on virtual time (a clockwork FakeClock shared
   by the simulator, the AS client and the engine), counted from the simulator's request
   record over 6 simulated hours per case. Idle cases start one hour after the launch was

@@ -38,8 +38,8 @@ func TestBenchFleetCommand(t *testing.T) {
 }
 
 // The footprint probe runs the real binary (asagent sim and asagent run),
-// waits for launch to complete and reads the idle agent from /proc; here
-// with a short window.
+// waits for launch to complete and reads the idle agent from /proc, with
+// metrics off and then on; here with a short window.
 func TestBenchFootprintRealBinary(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("reads /proc")
@@ -49,7 +49,7 @@ func TestBenchFootprintRealBinary(t *testing.T) {
 	if code := dispatch(context.Background(), cmdIO{&stdout, &stderr}, []string{"bench", "footprint", "--binary", bin, "--window", "2s"}); code != exitOK {
 		t.Fatalf("exit %d; stderr:\n%s", code, stderr.String())
 	}
-	for _, want := range []string{"idle RSS of asagent run", "idle CPU", "open fds"} {
+	for _, want := range []string{"idle RSS of asagent run", "idle CPU", "open fds", "metrics on: idle RSS", "metrics on: idle CPU"} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("no %q in:\n%s", want, stdout.String())
 		}

@@ -3,9 +3,11 @@ package bench
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -188,7 +190,20 @@ type FootprintOptions struct {
 	// Baseline also runs `asagent bench sdk-idle` (the SDK's AS client
 	// alone, polling at the agent's idle interval) and watches it alike.
 	Baseline bool
+	// Metrics runs the agent with metrics on: /metrics on loopback,
+	// scraped every MetricsScrape as Prometheus would, and a textfile.
+	Metrics bool
 }
+
+// MetricsScrape is how often the footprint probe scrapes an agent with
+// metrics on: a common Prometheus scrape_interval (its default is 1m).
+const MetricsScrape = 15 * time.Second
+
+// footprintMetricsYAML turns the agent's metrics on.
+const footprintMetricsYAML = `metrics:
+  listen: 127.0.0.1:0
+  textfile: {{DIR}}/textfile/asagent.prom
+`
 
 // footprintAgentYAML is the agent's config: the simulator for everything,
 // a launch check that passes at once, the default poll timings.
@@ -253,7 +268,11 @@ func ProbeFootprint(ctx context.Context, o FootprintOptions) ([]Footprint, error
 	go func() { _, _ = io.Copy(io.Discard, stdout) }()
 
 	cfgPath := filepath.Join(o.Dir, "agent.yaml")
-	cfg := strings.NewReplacer("{{URL}}", url, "{{AK}}", benchAK, "{{SK}}", benchSK, "{{DIR}}", o.Dir).Replace(footprintAgentYAML)
+	cfg := footprintAgentYAML
+	if o.Metrics {
+		cfg += footprintMetricsYAML
+	}
+	cfg = strings.NewReplacer("{{URL}}", url, "{{AK}}", benchAK, "{{SK}}", benchSK, "{{DIR}}", o.Dir).Replace(cfg)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}
@@ -273,6 +292,14 @@ func ProbeFootprint(ctx context.Context, o FootprintOptions) ([]Footprint, error
 		return nil, fmt.Errorf("the launch hook was not answered CONTINUE: %w (see %s)", err, agentLog.Name())
 	}
 	names, pids := []string{"asagent run (idle after launch)"}, []int{runCmd.Process.Pid}
+	if o.Metrics {
+		stop, err := scrapeMetrics(ctx, agentLog.Name())
+		if err != nil {
+			return nil, err
+		}
+		defer stop()
+		names[0] = "asagent run with metrics on (idle after launch)"
+	}
 	if o.Baseline {
 		polls := func() int { return strings.Count(simLog.String(), string(sim.RouteListHookInstances)) }
 		before := polls()
@@ -295,6 +322,45 @@ func ProbeFootprint(ctx context.Context, o FootprintOptions) ([]Footprint, error
 		names, pids = append(names, "baseline: the SDK's AS client alone, polling every 25s"), append(pids, base.Process.Pid)
 	}
 	return Watch(ctx, names, pids, o.Window, o.Interval)
+}
+
+// scrapeMetrics finds the address the agent serves /metrics on in its log
+// and scrapes it every MetricsScrape until stop is called.
+func scrapeMetrics(ctx context.Context, logPath string) (stop func(), err error) {
+	var addr string
+	err = waitFor(ctx, 10*time.Second, func() bool {
+		data, _ := os.ReadFile(logPath)
+		for _, line := range strings.Split(string(data), "\n") {
+			var l struct{ Message, Listen string }
+			if json.Unmarshal([]byte(line), &l) == nil && l.Message == "serving metrics on /metrics" {
+				addr = l.Listen
+				return true
+			}
+		}
+		return false
+	})
+	if err != nil {
+		return nil, fmt.Errorf("the agent does not say where it serves /metrics: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(MetricsScrape)
+		defer tick.Stop()
+		for {
+			if resp, err := http.Get("http://" + addr + "/metrics"); err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() { cancel(); <-done }, nil
 }
 
 // IdleClient is the footprint's baseline: the AS client (the official SDK
@@ -408,6 +474,21 @@ func FootprintRows(fs []Footprint) []Row {
 			Baseline: base(func(f Footprint) string { return fmt.Sprintf("%.2f/s", f.SwitchesPerSecond()) })},
 		{Figure: "open fds, threads", Value: fmt.Sprintf("%d, %d", a.FDs, a.Threads),
 			Baseline: base(func(f Footprint) string { return fmt.Sprintf("%d, %d", f.FDs, f.Threads) })},
+	}
+}
+
+// MetricsFootprintRows are the figures of the agent with metrics on,
+// against the same agent with metrics off as their baseline.
+func MetricsFootprintRows(on, off Footprint) []Row {
+	mb := func(kb int64) string { return fmt.Sprintf("%.1f MB", float64(kb)/1024) }
+	w := on.Window.Round(time.Second)
+	return []Row{
+		{Figure: fmt.Sprintf("metrics on: idle RSS of asagent run (end of %s; most seen), scraped every %s", w, MetricsScrape),
+			Value: mb(on.RSSKB) + "; " + mb(on.MaxRSSKB), Baseline: mb(off.RSSKB) + " (metrics off)", Goal: "<= 15 MB", Verdict: verdict(on.MaxRSSKB <= 15*1024)},
+		{Figure: "metrics on: peak RSS since start (VmHWM)", Value: mb(on.PeakRSSKB), Baseline: mb(off.PeakRSSKB)},
+		{Figure: fmt.Sprintf("metrics on: idle CPU over %s", w), Value: cpuString(on), Baseline: cpuString(off), Goal: "<= 0.05%", Verdict: verdict(on.CPUPercent() <= 0.05)},
+		{Figure: "metrics on: idle context switches (all threads)", Value: fmt.Sprintf("%.2f/s", on.SwitchesPerSecond()), Baseline: fmt.Sprintf("%.2f/s", off.SwitchesPerSecond())},
+		{Figure: "metrics on: open fds, threads", Value: fmt.Sprintf("%d, %d", on.FDs, on.Threads), Baseline: fmt.Sprintf("%d, %d", off.FDs, off.Threads)},
 	}
 }
 
