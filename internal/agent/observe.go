@@ -25,6 +25,10 @@ type Observer interface {
 	// with the timeout of the held hook that times out first; zero when no
 	// hook holds the instance.
 	NearestDeadline(at time.Time)
+	// SetClockOffset is for the estimated offset of AS's clock from this
+	// instance's (positive: AS is ahead), wherever the engine comes to
+	// estimate it; nothing calls it yet.
+	SetClockOffset(d time.Duration)
 }
 
 // Event is one decision as an Observer sees it: the fields of its log line.
@@ -61,9 +65,10 @@ func (e *Engine) observer() Observer {
 
 type nopObserver struct{}
 
-func (nopObserver) Event(Event)               {}
-func (nopObserver) Polled(time.Time)          {}
-func (nopObserver) NearestDeadline(time.Time) {}
+func (nopObserver) Event(Event)                  {}
+func (nopObserver) Polled(time.Time)             {}
+func (nopObserver) NearestDeadline(time.Time)    {}
+func (nopObserver) SetClockOffset(time.Duration) {}
 
 // observe tells the observer of event name, with the fields event put in
 // its log line.
