@@ -124,7 +124,7 @@ func NewEngine(cfg *config.Config, id Identity, deps Deps) *Engine {
 	if deps.Signals == nil {
 		deps.Signals = checks.NewSignalBoard(deps.Clock)
 	}
-	deps.Hooks = observeHooks(deps.Hooks, deps.Observer, deps.Clock)
+	deps.Hooks = observeHooks(deps.Hooks, deps.Observer, deps.Clock, deps.ClockOffset)
 	log := deps.Log.With().Str("instance_id", id.InstanceID).Str("scaling_group_id", id.GroupID).Logger()
 	e := &Engine{
 		cfg:     cfg,

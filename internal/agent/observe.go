@@ -25,6 +25,10 @@ type Observer interface {
 	// with the timeout of the held hook that times out first; zero when no
 	// hook holds the instance.
 	NearestDeadline(at time.Time)
+	// SetClockOffset is called after each answered list, with the
+	// estimated offset of AS's clock from this instance's (positive: AS is
+	// ahead) once it is known.
+	SetClockOffset(d time.Duration)
 }
 
 // Event is one decision as an Observer sees it: the fields of its log line.
@@ -61,9 +65,10 @@ func (e *Engine) observer() Observer {
 
 type nopObserver struct{}
 
-func (nopObserver) Event(Event)               {}
-func (nopObserver) Polled(time.Time)          {}
-func (nopObserver) NearestDeadline(time.Time) {}
+func (nopObserver) Event(Event)                  {}
+func (nopObserver) Polled(time.Time)             {}
+func (nopObserver) NearestDeadline(time.Time)    {}
+func (nopObserver) SetClockOffset(time.Duration) {}
 
 // observe tells the observer of event name, with the fields event put in
 // its log line.
@@ -113,23 +118,33 @@ func (p *phaseRun) ended() string {
 // observedHooks tells the observer of every list AS answered.
 type observedHooks struct {
 	Hooks
-	obs   Observer
-	clock clockwork.Clock
+	obs    Observer
+	clock  clockwork.Clock
+	offset func() (time.Duration, bool)
 }
 
 // observeHooks wraps h so that obs learns of each list AS answered; with no
 // observer it is h itself.
-func observeHooks(h Hooks, obs Observer, clock clockwork.Clock) Hooks {
+func observeHooks(h Hooks, obs Observer, clock clockwork.Clock, offset func() (time.Duration, bool)) Hooks {
 	if obs == nil || h == nil {
 		return h
 	}
-	return observedHooks{Hooks: h, obs: obs, clock: clock}
+	return observedHooks{Hooks: h, obs: obs, clock: clock, offset: offset}
+}
+
+// polled tells the observer that AS answered, and AS's clock offset as
+// the answers so far estimate it.
+func (o observedHooks) polled() {
+	o.obs.Polled(o.clock.Now())
+	if off, ok := o.offset(); ok {
+		o.obs.SetClockOffset(off)
+	}
 }
 
 func (o observedHooks) HeldHooks(ctx context.Context, groupID, instanceID string) ([]asclient.HeldHook, error) {
 	held, err := o.Hooks.HeldHooks(ctx, groupID, instanceID)
 	if err == nil {
-		o.obs.Polled(o.clock.Now())
+		o.polled()
 	}
 	return held, err
 }
@@ -137,7 +152,7 @@ func (o observedHooks) HeldHooks(ctx context.Context, groupID, instanceID string
 func (o observedHooks) ListHooks(ctx context.Context, groupID string) ([]asclient.Hook, error) {
 	hooks, err := o.Hooks.ListHooks(ctx, groupID)
 	if err == nil {
-		o.obs.Polled(o.clock.Now())
+		o.polled()
 	}
 	return hooks, err
 }

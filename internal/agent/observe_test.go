@@ -33,6 +33,8 @@ func (r *recordingObserver) Polled(time.Time) {
 	r.polls++
 }
 
+func (r *recordingObserver) SetClockOffset(time.Duration) {}
+
 func (r *recordingObserver) NearestDeadline(at time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

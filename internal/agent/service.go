@@ -49,22 +49,6 @@ type Metrics interface {
 	Observer
 	checks.AttemptObserver
 	cloud.Observer
-	// SetClockOffset records the estimated offset of AS's clock.
-	SetClockOffset(time.Duration)
-}
-
-// offsetReporting passes the engine's decisions on to Metrics, and with
-// every answered poll the AS client's current clock offset, once known.
-type offsetReporting struct {
-	Metrics
-	offset func() (time.Duration, bool)
-}
-
-func (o offsetReporting) Polled(at time.Time) {
-	o.Metrics.Polled(at)
-	if off, ok := o.offset(); ok {
-		o.Metrics.SetClockOffset(off)
-	}
 }
 
 // Service is the whole agent as it runs on an instance: it finds out who
@@ -145,10 +129,6 @@ func (s *Service) run(ctx context.Context) error {
 	if err != nil {
 		return nil // ctx ended while still finding out
 	}
-	var observer Observer
-	if s.opts.Metrics != nil {
-		observer = offsetReporting{s.opts.Metrics, as.ClockOffset}
-	}
 	e := NewEngine(s.cfg, id, Deps{
 		Hooks:       as,
 		ClockOffset: as.ClockOffset,
@@ -158,7 +138,7 @@ func (s *Service) run(ctx context.Context) error {
 		Log:         s.log,
 		Notify:      s.opts.Notifier.Status,
 		Beat:        s.opts.Notifier.Watchdog,
-		Observer:    observer,
+		Observer:    s.opts.Metrics,
 	})
 	s.mu.Lock()
 	s.engine = e

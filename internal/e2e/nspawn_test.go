@@ -57,7 +57,14 @@ launch:
   interval: 1s
 terminate:
   interval: 1s
+metrics:
+  listen: 127.0.0.1:9469
+  textfile: ` + containerTextfile + `
 `
+
+// containerTextfile is where the agent in the container writes its metrics
+// for node_exporter's textfile collector (not installed there).
+const containerTextfile = "/var/lib/node_exporter/textfile_collector/asagent.prom"
 
 // Drop-in checks: ready once the application says so, drained likewise.
 const (
@@ -184,6 +191,9 @@ func TestSystemdNspawnEndToEnd(t *testing.T) {
 			t.Errorf("after CONTINUE the instance is %q, want INSERVICE", st)
 		}
 	})
+	t.Run("metrics on /metrics and in the textfile", func(t *testing.T) {
+		checkContainerMetrics(t, ctx, c, "/run/netns/"+ns)
+	})
 	t.Run("the journal has the agent's logs", func(t *testing.T) {
 		out := c.mustRun(t, ctx, "journalctl", "-u", "asagent", "--no-pager", "-o", "cat")
 		for _, want := range []string{"asagent starting", "instance identified", `"ready"`} {
@@ -242,9 +252,12 @@ func TestSystemdNspawnEndToEnd(t *testing.T) {
 			t.Errorf("the agent still runs after purge")
 		}
 		// Anything named after the agent anywhere but the journal (which
-		// policy keeps) and the test's own bind mount.
+		// policy keeps), the test's own bind mount, and the textfile, which
+		// is where agent.yaml said (the package cannot know it) and keeps
+		// the last counts.
 		out := c.mustRun(t, ctx, "find", "/", "-xdev",
-			"(", "-path", "/mnt", "-o", "-path", "/var/log/journal", "-o", "-path", "/proc", "-o", "-path", "/sys", ")", "-prune",
+			"(", "-path", "/mnt", "-o", "-path", "/var/log/journal", "-o", "-path", "/proc", "-o", "-path", "/sys",
+			"-o", "-path", containerTextfile, ")", "-prune",
 			"-o", "-name", "*asagent*", "-print")
 		if strings.TrimSpace(out) != "" {
 			t.Errorf("left behind after purge:\n%s", out)

@@ -243,9 +243,9 @@ func (r *Registry) writeLastPoll(w io.Writer, _ time.Time) {
 	}
 }
 
-// SetClockOffset records the estimated offset of AS's clock from this
-// instance's (positive: AS is ahead); the gauge is absent until it is first
-// called.
+// SetClockOffset implements agent.Observer: it records the estimated
+// offset of AS's clock from this instance's (positive: AS is ahead); the
+// gauge is absent until it is first called.
 func (r *Registry) SetClockOffset(d time.Duration) {
 	old := r.offset.Swap(int64(d))
 	if first := !r.offsetSet.Swap(true); first || old != int64(d) {
