@@ -116,3 +116,29 @@ func TestAddedBackStartsANewLife(t *testing.T) {
 		}
 	})
 }
+
+// A result refused until the hook's deadline ends the phase as missed; AS
+// lists the hook a little longer, until it applies the default, and that
+// must not reopen the phase in a loop: the agent goes back to its idle pace.
+func TestMissedResultDoesNotReopenThePhase(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, nil)
+		h.script(PhaseLaunch, "10-ready", `true`)
+		h.startWith(refusingHooks{Hooks: h.client, hook: sim.DefaultLaunchHook})
+		h.waitFor(2*time.Hour, "the hook's timeout", func() bool { return len(h.outcomes()) == 1 })
+		polls := len(h.sim.RequestsTo(sim.RouteListHookInstances))
+		time.Sleep(10 * time.Minute)
+		h.stop()
+		if o := h.outcomes()["INSTANCE_LAUNCHING/"+sim.DefaultLaunchHook]; o.By != sim.ByTimeout {
+			t.Errorf("outcome = %+v, want the hook's timeout (every result was refused)", o)
+		}
+		hs := readState(t, h).Phases[PhaseLaunch].Hooks[sim.DefaultLaunchHook]
+		if hs.Outcome != outcomeMissed {
+			t.Errorf("hook state = %+v, want the deadline recorded as missed", hs)
+		}
+		// Idle pace: a poll every 25 s, so about 24 in 10 minutes.
+		if n := len(h.sim.RequestsTo(sim.RouteListHookInstances)) - polls; n > 40 {
+			t.Errorf("%d polls in the 10 minutes after the phase ended, want the idle pace", n)
+		}
+	})
+}

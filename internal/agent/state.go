@@ -105,14 +105,18 @@ const (
 
 // holdAgain classifies the hooks AS lists as holding the instance for this
 // finished phase, naming the hook that decided it. A new action key is a
-// new hold (an instance removed without deletion and added again).
+// new hold (an instance removed without deletion and added again); a hook
+// we recorded as no longer held that AS lists again was not answered.
 func (ps *PhaseState) holdAgain(held []asclient.HeldHook) (hook string, kind holdKind) {
 	for _, h := range held {
 		hs := ps.Hooks[h.HookName]
 		if hs == nil || (h.ActionKey != "" && h.ActionKey != hs.ActionKey) {
 			return h.HookName, newHold
 		}
-		if hs.Sent == "" {
+		// A hook whose deadline passed before AS took our result
+		// (outcomeMissed) may be listed until AS applies its default:
+		// resuming it would only fail again, in a loop.
+		if hs.Sent == "" && hs.Outcome != outcomeMissed {
 			return h.HookName, unansweredHold
 		}
 	}
