@@ -22,12 +22,20 @@ func TestValidate(t *testing.T) {
 	if err := os.WriteFile(good, []byte(noDropins), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	keys := filepath.Join(dir, "keys.yaml")
+	if err := os.WriteFile(keys, []byte(noDropins+"cloud:\n  credentials:\n    access_key: AKEXAMPLE\n    secret_key: sk-never-shown\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(keys, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name     string
 		args     []string
 		wantCode int
 		want     []string
 	}{
+		{"secret readable by others", []string{"--config", keys}, exitOK, []string{"warning: " + keys + " holds cloud.credentials and others can read it (mode 0644)", "keys.yaml: valid"}},
 		{"bad", []string{"--config", bad}, exitFailed, []string{"bad.yaml:2: poll.launch_interval:", "bad.yaml:4: log.level:"}},
 		{"good", []string{"--config", good}, exitOK, []string{"good.yaml: valid", "launch: 0 checks"}},
 		{"example", []string{"--config", filepath.Join("..", "..", "agent.yaml.example")}, exitOK, []string{"valid", "launch: 5 checks"}},
