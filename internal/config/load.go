@@ -343,15 +343,8 @@ func (d *document) walk(n *yaml.Node, t reflect.Type, path string) {
 	if d.tooBig(n) {
 		return
 	}
-	if t == secretType && n.Kind == yaml.ScalarNode && n.Value != "" {
-		d.secrets = append(d.secrets, n.Value)
-		if n.Style&yaml.TaggedStyle != 0 && n.Tag != "!!str" {
-			d.add(path, "must be a plain string, not tagged %s (the value is not shown: it is secret)", n.Tag)
-			// Decode it as the string it must be: yaml.v3 would stop the
-			// whole decode on the tag with a message quoting the value.
-			n.Tag = "!!str"
-			return
-		}
+	if t == secretType && !d.secret(n, path) {
+		return
 	}
 	if path != "" {
 		if _, seen := d.lines[path]; !seen {
@@ -397,6 +390,23 @@ func (d *document) walk(n *yaml.Node, t reflect.Type, path string) {
 	default:
 		d.walkScalar(n, t, path)
 	}
+}
+
+// secret notes the value of a secret key, so that no problem shows it,
+// and reports whether it is a plain string, as it must be.
+func (d *document) secret(n *yaml.Node, path string) bool {
+	if n.Kind != yaml.ScalarNode || n.Value == "" {
+		return true
+	}
+	d.secrets = append(d.secrets, n.Value)
+	if n.Style&yaml.TaggedStyle == 0 || n.Tag == "!!str" {
+		return true
+	}
+	d.add(path, "must be a plain string, not tagged %s (the value is not shown: it is secret)", n.Tag)
+	// Decode it as the string it must be: yaml.v3 would stop the whole
+	// decode on the tag with a message quoting the value.
+	n.Tag = "!!str"
+	return false
 }
 
 func (d *document) walkStruct(n *yaml.Node, t reflect.Type, path string) {
