@@ -91,7 +91,7 @@ func TestChecksCommand(t *testing.T) {
 			terminate: map[string]string{"10-drain": "exit 0"},
 			wantCode:  exitOK, wantStderr: "the terminate phase runs the real drain steps on this machine, now: 10-drain"},
 		{name: "terminate off a terminal without --yes", args: []string{"--phase", "terminate", "--once"},
-			terminate: map[string]string{"10-drain": "touch $(dirname $0)/../ran"},
+			terminate: map[string]string{"10-drain": "touch $(dirname $ASAGENT_SCRIPT)/../ran"},
 			wantCode:  exitUsage, wantStderr: "not on a terminal; pass --yes to run them"},
 	}
 	for _, tc := range cases {

@@ -25,14 +25,23 @@ func addConfigFlag(fs *flag.FlagSet) *string {
 }
 
 // loadConfig loads path for a command. On failure it prints every problem
-// and returns ok=false with exitConfig.
+// and returns ok=false with exitConfig; warnings go to stderr too.
 func loadConfig(cio cmdIO, path string) (cfg *config.Config, code int, ok bool) {
 	cfg, err := config.Load(path)
 	if err != nil {
 		fmt.Fprintf(cio.stderr, "asagent: invalid configuration:\n%v\n", err)
 		return nil, exitConfig, false
 	}
+	printWarnings(cio, path, cfg)
 	return cfg, exitOK, true
+}
+
+// printWarnings prints what is wrong with the file without stopping the
+// agent (config.Warnings).
+func printWarnings(cio cmdIO, path string, cfg *config.Config) {
+	for _, w := range config.Warnings(path, cfg) {
+		fmt.Fprintf(cio.stderr, "asagent: warning: %s\n", w)
+	}
 }
 
 // runValidate is `asagent validate`: the configuration and everything it
@@ -55,6 +64,9 @@ func runValidate(_ context.Context, cio cmdIO, args []string) int {
 		return exitFailed
 	}
 	v := &validation{out: cio.stdout}
+	for _, w := range config.Warnings(*path, cfg) {
+		v.add(checks.Finding{Where: *path, Msg: w})
+	}
 	v.includeDir(cfg)
 	var reports []checks.PhaseReport
 	for _, phase := range []string{checks.PhaseLaunch, checks.PhaseTerminate} {

@@ -94,6 +94,8 @@ func TestValidate(t *testing.T) {
 			wantCode: exitFailed, want: []string{"terminate.d/10-drain: refused: duplicate name"}},
 		{name: "bad config", extra: "poll:\n  launch_interval: fast\nlog:\n  level: loud\n", files: dirs,
 			wantCode: exitFailed, want: []string{"agent.yaml:7: poll.launch_interval:", "agent.yaml:9: log.level:"}},
+		{name: "secret readable by others", extra: "cloud:\n  credentials:\n    access_key: AKEXAMPLE\n    secret_key: sk-never-shown\n", files: dirs,
+			wantCode: exitOK, want: []string{"holds cloud.credentials and others can read it (mode 0644)", "agent.yaml: valid"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

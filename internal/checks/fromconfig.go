@@ -23,10 +23,11 @@ func PhaseConfig(cfg *config.Config, name string) (config.Phase, error) {
 	return config.Phase{}, fmt.Errorf("unknown phase %q: want launch or terminate", name)
 }
 
-// Declared returns the declarative checks of the phase called name: those
+// declared returns the declarative checks of the phase called name: those
 // of agent.yaml, then those of include_dir's YAML drop-ins. A drop-in with a
-// problem is left out whole and reported in errs; the others still count.
-func Declared(cfg *config.Config, name string) (checks []config.Check, errs []error) {
+// problem is left out whole and reported in errs (which keep the phase
+// from passing); the others still count.
+func declared(cfg *config.Config, name string) (checks []config.Check, errs []error) {
 	ph, err := PhaseConfig(cfg, name)
 	if err != nil {
 		return nil, []error{err}
@@ -46,20 +47,20 @@ func Declared(cfg *config.Config, name string) (checks []config.Check, errs []er
 // and of include_dir's drop-ins, cfg.InsecureDropins for the safety rules.
 // While Run runs, the phase follows scripts_dir and include_dir (see Watch;
 // not with opts.NoWatch) and reloads on every change, so a check added
-// mid-phase joins it. errs
-// are the drop-ins left out now; later ones are logged and listed in the
-// status's Problems.
+// mid-phase joins it. errs are the drop-ins left out now, which keep the
+// phase from passing until they load; later ones are logged and listed in
+// the status's Problems too.
 func FromConfig(cfg *config.Config, name string, opts Options) (*Phase, []error) {
 	ph, err := PhaseConfig(cfg, name)
 	if err != nil {
 		return nil, []error{err}
 	}
 	opts.Insecure = cfg.InsecureDropins
-	checks, errs := Declared(cfg, name)
+	checks, errs := declared(cfg, name)
 	p := newPhase(name, ph, opts)
 	p.dropIns = &dropInSource{
 		dirs:     []string{ph.ScriptsDir, cfg.IncludeDir},
-		declared: func() ([]config.Check, []error) { return Declared(cfg, name) },
+		declared: func() ([]config.Check, []error) { return declared(cfg, name) },
 	}
 	p.reload(checks, errs)
 	return p, errs

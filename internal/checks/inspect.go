@@ -48,9 +48,9 @@ func Inspect(cfg *config.Config, name string) (PhaseReport, error) {
 	}
 	p, loadErrs := FromConfig(cfg, name, Options{Log: zerolog.Nop(), NoWatch: true})
 	st := p.Status()
-	declared, _ := Declared(cfg, name)
-	r := PhaseReport{Phase: name, Declared: len(ph.Checks), Included: len(declared) - len(ph.Checks),
-		Scripts: len(st.Checks) - len(declared)}
+	decl, _ := declared(cfg, name)
+	r := PhaseReport{Phase: name, Declared: len(ph.Checks), Included: len(decl) - len(ph.Checks),
+		Scripts: len(st.Checks) - len(decl)}
 	for _, c := range st.Checks {
 		if c.State == Refused {
 			r.Findings = append(r.Findings, Finding{Error: true, Where: c.Source, Msg: "refused: " + c.LastError})

@@ -49,11 +49,13 @@ func (p *Phase) verdict(ctx context.Context, end ending) (Verdict, bool) {
 	why := p.blocked()
 	switch {
 	case end == budgetSpent:
-		v := Verdict{State: Failed, Reason: fmt.Sprintf("max_wait %s spent; still pending: %s", p.cfg.MaxWait.D(), strings.Join(pending, ", "))}
-		if len(pending) > 0 {
+		v := Verdict{State: Failed, Reason: fmt.Sprintf("max_wait %s spent", p.cfg.MaxWait.D())}
+		switch {
+		case len(pending) > 0:
 			v.Failed = pending[0]
-		} else if why != "" {
-			v.Reason = fmt.Sprintf("max_wait %s spent; %s", p.cfg.MaxWait.D(), why)
+			v.Reason += "; still pending: " + strings.Join(pending, ", ")
+		case why != "":
+			v.Reason += "; " + why
 		}
 		return v, true
 	case len(pending) == 0 && why == "":

@@ -62,7 +62,7 @@ func (ps Problems) Error() string {
 // the agent run on the defaults (the real metadata address). Any other
 // problem is returned as Problems too.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := readTrusted(path)
 	if errors.Is(err, fs.ErrNotExist) && path == DefaultPath {
 		return Default(), nil
 	}
@@ -73,6 +73,25 @@ func Load(path string) (*Config, error) {
 		return nil, Problems{{File: path, Msg: err.Error()}}
 	}
 	return Parse(path, data)
+}
+
+// readTrusted reads agent.yaml at path by the rules of package trust: it
+// can do more than any drop-in (insecure_dropins, include_dir, exec
+// checks), so it and every directory and symlink on the way to it must
+// belong to root or the agent's user and be writable by no one else, and it
+// is read from the descriptor that was checked. The rules always apply:
+// insecure_dropins is read from this very file. A missing file (under
+// trusted directories) wraps fs.ErrNotExist.
+func readTrusted(path string) ([]byte, error) {
+	f, err := trust.Agent(false).Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	if err != nil {
+		return nil, errors.New(refusal(err, "agent.yaml decides what the agent runs as root"))
+	}
+	defer f.Close()
+	return io.ReadAll(f)
 }
 
 // Parse parses and validates agent.yaml content; name is used in messages.
@@ -126,7 +145,7 @@ func LoadDropIns(dir string, insecure bool) (launch, terminate []Check, errs []e
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, nil, nil
 		}
-		return nil, nil, []error{Problems{{File: dir, Msg: refusal(err)}}}
+		return nil, nil, []error{Problems{{File: dir, Msg: refusal(err, dropInHint)}}}
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -148,11 +167,15 @@ func LoadDropIns(dir string, insecure bool) (launch, terminate []Check, errs []e
 	return launch, terminate, errs
 }
 
-// refusal is the message for a file or directory that policy refused.
-func refusal(err error) string {
+// dropInHint follows a drop-in's refusal.
+const dropInHint = "its checks run as the agent; set insecure_dropins for development"
+
+// refusal is the message for a file or directory that the trust rules
+// refused, with hint on why they apply; other errors say what they say.
+func refusal(err error, hint string) string {
 	var te *trust.Error
 	if errors.As(err, &te) && te.Err == nil {
-		return "refused: " + err.Error() + " (only root or the agent's user may be able to change it; set insecure_dropins for development)"
+		return "refused: " + err.Error() + " (only root or the agent's user may be able to change it: " + hint + ")"
 	}
 	return err.Error()
 }
@@ -160,7 +183,7 @@ func refusal(err error) string {
 func loadDropIn(path string, policy trust.Policy) (launch, terminate []Check, err error) {
 	f, err := policy.Open(path)
 	if err != nil {
-		return nil, nil, Problems{{File: path, Msg: refusal(err)}}
+		return nil, nil, Problems{{File: path, Msg: refusal(err, dropInHint)}}
 	}
 	data, err := io.ReadAll(f)
 	f.Close()
@@ -194,16 +217,49 @@ func loadDropIn(path string, policy trust.Policy) (launch, terminate []Check, er
 	return di.Launch.Checks, di.Terminate.Checks, nil
 }
 
+// maxValues bounds the values the walk visits in one file, aliases
+// expanded: a real configuration has hundreds, while a few kilobytes of
+// aliases of aliases expand to millions, which took minutes and gigabytes
+// before yaml.v3's own guard would have stopped them.
+const maxValues = 100_000
+
 // document is one file being loaded: its problems and, for every key path
 // seen, the line it is on.
 type document struct {
 	file     string
 	lines    map[string]int
 	problems Problems
+	values   int      // visited by the walk, aliases expanded
+	secrets  []string // values of secret keys, never shown in a problem
 }
 
 func (d *document) add(key, format string, args ...any) {
 	d.problems = append(d.problems, Problem{File: d.file, Line: d.lineOf(key), Key: key, Msg: fmt.Sprintf(format, args...)})
+}
+
+// tooBig counts one more value and reports whether the file has more than
+// maxValues; the first time, it records the problem.
+func (d *document) tooBig(n *yaml.Node) bool {
+	d.values++
+	if d.values == maxValues+1 {
+		d.problems = append(d.problems, Problem{File: d.file, Line: n.Line,
+			Msg: fmt.Sprintf("more than %d values once aliases are expanded: refused, as a small file must not take minutes to load", maxValues)})
+	}
+	return d.values > maxValues
+}
+
+// redact hides the values of secret keys in msg: a problem may quote a
+// value (yaml.v3's own messages do), and the journal must never hold a
+// secret.
+func (d *document) redact(msg string) string {
+	for _, s := range d.secrets {
+		msg = strings.ReplaceAll(msg, "`"+s+"`", "`<secret>`")
+		msg = strings.ReplaceAll(msg, strconv.Quote(s), `"<secret>"`)
+		if len(s) >= 4 {
+			msg = strings.ReplaceAll(msg, s, "<secret>")
+		}
+	}
+	return msg
 }
 
 // lineOf is the line of key or, for a key that is missing, of the nearest
@@ -221,6 +277,9 @@ func (d *document) lineOf(key string) int {
 func (d *document) err() error {
 	if len(d.problems) == 0 {
 		return nil
+	}
+	for i := range d.problems {
+		d.problems[i].Msg = d.redact(d.problems[i].Msg)
 	}
 	sort.SliceStable(d.problems, func(i, j int) bool { return d.problems[i].Line < d.problems[j].Line })
 	return d.problems
@@ -261,6 +320,9 @@ func (d *document) parse(data []byte) *yaml.Node {
 func (d *document) decodeInto(root *yaml.Node, v reflect.Value) {
 	before := len(d.problems)
 	d.walk(root, v.Type(), "")
+	if d.values > maxValues {
+		return // yaml.v3 would expand the same aliases again
+	}
 	err := root.Decode(v.Addr().Interface())
 	var te *yaml.TypeError
 	if err != nil && !(errors.As(err, &te) && len(d.problems) > before) {
@@ -269,7 +331,10 @@ func (d *document) decodeInto(root *yaml.Node, v reflect.Value) {
 	}
 }
 
-var durationType = reflect.TypeOf(Duration(0))
+var (
+	durationType = reflect.TypeOf(Duration(0))
+	secretType   = reflect.TypeOf(Secret(""))
+)
 
 func join(path, key string) string {
 	if path == "" {
@@ -281,6 +346,12 @@ func join(path, key string) string {
 func (d *document) walk(n *yaml.Node, t reflect.Type, path string) {
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
+	}
+	if d.tooBig(n) {
+		return
+	}
+	if t == secretType && !d.secret(n, path) {
+		return
 	}
 	if path != "" {
 		if _, seen := d.lines[path]; !seen {
@@ -310,6 +381,9 @@ func (d *document) walk(n *yaml.Node, t reflect.Type, path string) {
 			return
 		}
 		for i, item := range n.Content {
+			if d.values > maxValues {
+				return
+			}
 			d.walk(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i))
 		}
 	case t.Kind() == reflect.Map:
@@ -317,12 +391,29 @@ func (d *document) walk(n *yaml.Node, t reflect.Type, path string) {
 			d.add(path, "must be a mapping of names to values")
 			return
 		}
-		for i := 0; i+1 < len(n.Content); i += 2 {
+		for i := 0; i+1 < len(n.Content) && d.values <= maxValues; i += 2 {
 			d.walk(n.Content[i+1], t.Elem(), join(path, n.Content[i].Value))
 		}
 	default:
 		d.walkScalar(n, t, path)
 	}
+}
+
+// secret notes the value of a secret key, so that no problem shows it,
+// and reports whether it is a plain string, as it must be.
+func (d *document) secret(n *yaml.Node, path string) bool {
+	if n.Kind != yaml.ScalarNode || n.Value == "" {
+		return true
+	}
+	d.secrets = append(d.secrets, n.Value)
+	if n.Style&yaml.TaggedStyle == 0 || n.Tag == "!!str" {
+		return true
+	}
+	d.add(path, "must be a plain string, not tagged %s (the value is not shown: it is secret)", n.Tag)
+	// Decode it as the string it must be: yaml.v3 would stop the whole
+	// decode on the tag with a message quoting the value.
+	n.Tag = "!!str"
+	return false
 }
 
 func (d *document) walkStruct(n *yaml.Node, t reflect.Type, path string) {
@@ -331,7 +422,7 @@ func (d *document) walkStruct(n *yaml.Node, t reflect.Type, path string) {
 		return
 	}
 	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
+	for i := 0; i+1 < len(n.Content) && d.values <= maxValues; i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		key := join(path, k.Value)
 		d.lines[key] = k.Line
