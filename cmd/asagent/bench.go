@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -91,6 +93,8 @@ func runBenchFleet(ctx context.Context, cio cmdIO, args []string) int {
 	fs := newFlags(cio, "bench fleet", "[--instances N] [--waves N] [--throttle R] [--step D] ...")
 	var f fleetFlags
 	f.register(fs)
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to FILE (go tool pprof)")
+	memProfile := fs.String("memprofile", "", "write a heap profile at the end of the run to FILE")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -104,9 +108,17 @@ func runBenchFleet(ctx context.Context, cio cmdIO, args []string) int {
 		return exitFailed
 	}
 	defer os.RemoveAll(dir)
+	stop, err := startProfiles(*cpuProfile, *memProfile)
+	if err != nil {
+		fmt.Fprintf(cio.stderr, "asagent bench fleet: %v\n", err)
+		return exitFailed
+	}
 	o := f.options(dir)
 	o.Progress = func(p bench.FleetProgress) { fmt.Fprintln(cio.stderr, p) }
 	r, err := bench.Fleet(ctx, o)
+	if perr := stop(); perr != nil {
+		fmt.Fprintf(cio.stderr, "asagent bench fleet: %v\n", perr)
+	}
 	if err != nil {
 		fmt.Fprintf(cio.stderr, "asagent bench fleet: %v\n", err)
 		return exitFailed
@@ -118,6 +130,47 @@ func runBenchFleet(ctx context.Context, cio cmdIO, args []string) int {
 		return exitFailed
 	}
 	return exitOK
+}
+
+// startProfiles starts a CPU profile into cpuFile (if named); the returned
+// stop ends it and writes a heap profile into memFile (if named), so a slow
+// or large fleet run can be looked at with go tool pprof.
+func startProfiles(cpuFile, memFile string) (stop func() error, err error) {
+	var cpu *os.File
+	if cpuFile != "" {
+		if cpu, err = os.Create(cpuFile); err != nil {
+			return nil, err
+		}
+		if err := pprof.StartCPUProfile(cpu); err != nil {
+			cpu.Close()
+			return nil, err
+		}
+		// Virtual time counts the goroutines outside Go when it is made:
+		// the profiler's writer must be among them by then, or every step
+		// would wait for a quiet that never comes.
+		time.Sleep(50 * time.Millisecond)
+	}
+	return func() error {
+		if cpu != nil {
+			pprof.StopCPUProfile()
+			if err := cpu.Close(); err != nil {
+				return err
+			}
+		}
+		if memFile == "" {
+			return nil
+		}
+		mem, err := os.Create(memFile)
+		if err != nil {
+			return err
+		}
+		runtime.GC() // the heap as it is, not as it was at the last collection
+		if err := pprof.WriteHeapProfile(mem); err != nil {
+			mem.Close()
+			return err
+		}
+		return mem.Close()
+	}, nil
 }
 
 // runBenchSDKIdle is the footprint probe's baseline process: the AS client
