@@ -123,6 +123,8 @@ func (s *Service) run(ctx context.Context) error {
 	e := NewEngine(s.cfg, id, Deps{
 		Hooks:       as,
 		ClockOffset: as.ClockOffset,
+		ProjectSize: as.ProjectSize,
+		Throttling:  as.Throttling,
 		NewRunner:   CheckRunners(s.cfg, checks.Options{Clock: s.opts.Clock, Log: s.log, Signals: s.signals}),
 		Signals:     s.signals,
 		Clock:       s.opts.Clock,

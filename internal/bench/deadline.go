@@ -41,6 +41,12 @@ func (v virtualDeadlines) Callback(ctx context.Context, cb asclient.Callback) er
 	return v.c.Callback(ctx, cb)
 }
 
+func (v virtualDeadlines) ProjectSize(ctx context.Context) (asclient.ProjectSize, error) {
+	ctx, stop := v.bound(ctx)
+	defer stop()
+	return v.c.ProjectSize(ctx)
+}
+
 // bound returns ctx ending at its deadline by v.clock. The real-time
 // deadlines of ctx and its parents are left out: virtual time may lag real
 // time for a while (a large fleet's first wave), and they would then end a

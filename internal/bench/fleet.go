@@ -1,12 +1,12 @@
 package bench
 
 import (
-	"container/heap"
 	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"runtime/metrics"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -126,40 +126,6 @@ func (p FleetProgress) String() string {
 		p.Elapsed.Truncate(time.Second), p.Agents, p.Held, p.InService, p.Requests, p.Throttled)
 }
 
-// FleetResult is what a fleet simulation measured. The first group are
-// correctness figures: every one but Launched and Terminated must be 0.
-type FleetResult struct {
-	Instances  int
-	Launched   int // launch holds answered CONTINUE by our callback
-	Terminated int // terminate holds answered CONTINUE by our callback
-	// TimedOut holds ended by their hook's timeout (default result).
-	TimedOut int
-	// Double counts holds answered more than once; Contradicting holds
-	// sent two different results; Abandoned holds answered ABANDON (every
-	// check passes here, so any ABANDON is wrong).
-	Double, Contradicting, Abandoned int
-	// Unanswered holds that never ended (the simulation's time ran out).
-	Unanswered int
-
-	Simulated time.Duration // simulated time covered
-	Wall      time.Duration // real time it took
-	Requests  int           // AS requests the simulator answered
-	Throttled int           // of which 429
-	Extends   int           // EXTEND callbacks accepted
-	PeakRate  int           // most AS requests in one simulated second
-	MeanRate  float64       // AS requests per simulated second
-	// Latencies by the simulation's clock (resolution: Step): hold to the
-	// first check (launch: the agent starts with the hook already held),
-	// and the last check passing to CONTINUE reaching the simulator.
-	LaunchDetect, TerminateDetect, Decision Dist
-}
-
-// Correct reports whether the correctness figures are all as they must be.
-func (r FleetResult) Correct() bool {
-	return r.TimedOut == 0 && r.Double == 0 && r.Contradicting == 0 && r.Abandoned == 0 && r.Unanswered == 0 &&
-		r.Launched == r.Instances && r.Terminated == r.Instances
-}
-
 // fleetScenario is one group with a launch and a terminate hook, both
 // ABANDON after an hour, and no instance yet.
 func fleetScenario() *sim.Scenario {
@@ -202,32 +168,43 @@ func Fleet(ctx context.Context, o FleetOptions) (FleetResult, error) {
 	}
 	f.schedule()
 	runErr := f.drive(ctx)
-	for _, a := range f.agents {
-		a.stop()
-	}
+	f.stopAll()
 	if runErr == nil {
 		runErr = ctx.Err()
 	}
-	r := fleetResult(f.s, o, f.all, f.holdAt)
+	f.sampleMemory()
+	r := fleetResult(f)
+	r.PeakMemory = f.peakMem
 	r.Simulated, r.Wall = f.clock.Since(f.start), time.Since(wallStart)
 	return r, runErr
 }
 
 // fleetRun is one fleet simulation in progress: the driver's state.
 type fleetRun struct {
-	o       FleetOptions
-	s       *sim.Sim
-	tr      *handlerTransport
-	clock   clockwork.Clock
-	start   time.Time
-	rng     *rand.Rand
-	ids     []string
-	events  eventQueue
-	agents  map[string]*benchAgent          // running
-	all     map[string]*benchAgent          // ever started
-	holdAt  map[string]map[string]time.Time // phase -> instance -> when held
-	leaving map[string]bool                 // removed, agent still running
-	inStart time.Duration                   // the first scale-in
+	o                  FleetOptions
+	s                  *sim.Sim
+	tr                 *handlerTransport
+	clock              clockwork.Clock
+	start              time.Time
+	rng                *rand.Rand
+	ids                []string
+	events             eventQueue
+	agents             map[string]*benchAgent          // running
+	all                map[string]*benchAgent          // ever started
+	holdAt             map[string]map[string]time.Time // phase -> instance -> when held
+	leaving            map[string]bool                 // removed, agent still running
+	readyAt, drainedAt map[string]time.Duration        // when each application said so, since the start
+	inStart            time.Duration                   // the first scale-in
+	peakMem            uint64                          // the most memory seen held by the runtime
+}
+
+// sampleMemory notes the memory the Go runtime holds now.
+func (f *fleetRun) sampleMemory() {
+	s := []metrics.Sample{{Name: "/memory/classes/total:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() == metrics.KindUint64 {
+		f.peakMem = max(f.peakMem, s[0].Value.Uint64())
+	}
 }
 
 func newFleetRun(o FleetOptions) (*fleetRun, error) {
@@ -242,6 +219,7 @@ func newFleetRun(o FleetOptions) (*fleetRun, error) {
 		rng:    rand.New(rand.NewPCG(o.Seed, 0x5eed)),
 		ids:    make([]string, o.Instances),
 		agents: map[string]*benchAgent{}, all: map[string]*benchAgent{}, leaving: map[string]bool{},
+		readyAt: map[string]time.Duration{}, drainedAt: map[string]time.Duration{},
 		holdAt:  map[string]map[string]time.Time{agent.PhaseLaunch: {}, agent.PhaseTerminate: {}},
 		inStart: time.Duration(o.Waves-1)*o.WaveEvery + o.Idle,
 	}
@@ -296,7 +274,9 @@ func (f *fleetRun) boot(id string, seed uint64) error {
 	a := startAgent(agentConfig(f.o.StateDir, id), agent.Identity{InstanceID: id, GroupID: benchGroup},
 		virtualDeadlines{client, f.clock}, f.clock, jitter.Float64, f.o.Log)
 	f.agents[id], f.all[id] = a, a
-	f.events.at(f.elapsed()+f.appDelay(), func() error { return a.signals.Raise(signalReady) })
+	ready := f.elapsed() + f.appDelay()
+	f.readyAt[id] = ready
+	f.events.at(ready, func() error { return a.signals.Raise(signalReady) })
 	return nil
 }
 
@@ -313,7 +293,9 @@ func (f *fleetRun) scaleIn(w int) error {
 		if a == nil {
 			return fmt.Errorf("instance %s is removed before its agent started: make Idle longer than BootSpread", id)
 		}
-		f.events.at(f.elapsed()+f.appDelay(), func() error { return a.signals.Raise(signalDrained) })
+		drained := f.elapsed() + f.appDelay()
+		f.drainedAt[id] = drained
+		f.events.at(drained, func() error { return a.signals.Raise(signalDrained) })
 	}
 	return nil
 }
@@ -338,8 +320,11 @@ func (f *fleetRun) drive(ctx context.Context) error {
 			lastSecond = sec
 			f.stopLeft()
 		}
-		if f.o.Progress != nil && elapsed >= nextProgress {
-			f.o.Progress(fleetProgress(f.s, elapsed, f.agents, f.tr))
+		if elapsed >= nextProgress {
+			f.sampleMemory()
+			if f.o.Progress != nil {
+				f.o.Progress(fleetProgress(f.s, elapsed, f.agents, f.tr))
+			}
 			nextProgress += time.Minute
 		}
 		done := f.events.Len() == 0 && len(f.agents) == 0
@@ -347,6 +332,25 @@ func (f *fleetRun) drive(ctx context.Context) error {
 			return runErr
 		}
 		f.o.Time.Advance(f.stride(elapsed, min(nextProgress, limit)))
+	}
+}
+
+// stopAll stops the agents still running. Time goes on meanwhile: an
+// agent sending a result when stopped waits up to its stop grace, on the
+// experiment's clock.
+func (f *fleetRun) stopAll() {
+	for _, a := range f.agents {
+		a.cancel()
+	}
+	for _, a := range f.agents {
+		for stopped := false; !stopped; {
+			select {
+			case <-a.done:
+				stopped = true
+			default:
+				f.o.Time.Advance(f.o.Step)
+			}
+		}
 	}
 }
 
@@ -385,183 +389,3 @@ func (f *fleetRun) stride(elapsed, until time.Duration) time.Duration {
 	n := (next - elapsed + step - 1) / step
 	return max(1, n) * step
 }
-
-// fleetEvent is something the driver does at a simulated time.
-type fleetEvent struct {
-	at  time.Duration
-	seq int // same time: in the order they were planned
-	do  func() error
-}
-
-// eventQueue is the driver's plan, earliest first.
-type eventQueue struct {
-	h   eventHeap
-	seq int
-}
-
-// at plans do for the simulated time d.
-func (q *eventQueue) at(d time.Duration, do func() error) {
-	q.seq++
-	heap.Push(&q.h, fleetEvent{at: d, seq: q.seq, do: do})
-}
-
-func (q *eventQueue) Len() int { return q.h.Len() }
-
-// next returns when the earliest event is due.
-func (q *eventQueue) next() (time.Duration, bool) {
-	if q.h.Len() == 0 {
-		return 0, false
-	}
-	return q.h[0].at, true
-}
-
-// runDue runs every event due by elapsed, including those the events plan
-// for then, and returns how many ran and the first error.
-func (q *eventQueue) runDue(elapsed time.Duration) (int, error) {
-	n := 0
-	var first error
-	for q.h.Len() > 0 && q.h[0].at <= elapsed {
-		ev := heap.Pop(&q.h).(fleetEvent)
-		n++
-		if err := ev.do(); err != nil && first == nil {
-			first = err
-		}
-	}
-	return n, first
-}
-
-type eventHeap []fleetEvent
-
-func (h eventHeap) Len() int { return len(h) }
-func (h eventHeap) Less(i, j int) bool {
-	if h[i].at != h[j].at {
-		return h[i].at < h[j].at
-	}
-	return h[i].seq < h[j].seq
-}
-func (h eventHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *eventHeap) Push(x any)   { *h = append(*h, x.(fleetEvent)) }
-func (h *eventHeap) Pop() any {
-	old := *h
-	ev := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return ev
-}
-
-// fleetProgress counts the instances by state.
-func fleetProgress(s *sim.Sim, elapsed time.Duration, agents map[string]*benchAgent, tr *handlerTransport) FleetProgress {
-	p := FleetProgress{Elapsed: elapsed, Agents: len(agents), Requests: tr.requests.Load(), Throttled: tr.throttled.Load()}
-	for id := range agents {
-		in, ok := s.Instance(benchGroup, id)
-		switch {
-		case !ok:
-		case in.LifeCycleState == sim.StateInService:
-			p.InService++
-		case in.LifeCycleState == sim.StatePendingWait || in.LifeCycleState == sim.StateRemovingWait:
-			p.Held++
-		}
-	}
-	return p
-}
-
-// holdKey names one hook's hold on one instance.
-type holdKey struct{ instance, hook string }
-
-// fleetResult reads the simulator's record: outcomes, callbacks, request
-// rates; and the agents' marks for the latencies.
-func fleetResult(s *sim.Sim, o FleetOptions, all map[string]*benchAgent, holdAt map[string]map[string]time.Time) FleetResult {
-	r := FleetResult{Instances: o.Instances}
-	outcomes := map[holdKey]int{}
-	for _, oc := range s.Outcomes() {
-		k := holdKey{oc.InstanceID, oc.Hook}
-		outcomes[k]++
-		switch {
-		case oc.By == sim.ByTimeout:
-			r.TimedOut++
-		case oc.Result == sim.ResultAbandon:
-			r.Abandoned++
-		case oc.By == sim.ByCallback && oc.HookType == sim.HookLaunch:
-			r.Launched++
-		case oc.By == sim.ByCallback && oc.HookType == sim.HookTerminate:
-			r.Terminated++
-		}
-	}
-	for _, n := range outcomes {
-		if n > 1 {
-			r.Double++
-		}
-	}
-	r.Unanswered = 2*o.Instances - len(outcomes)
-
-	first := map[holdKey]string{}
-	accepted := map[holdKey]int{}
-	continueAt := map[holdKey]time.Time{}
-	perSecond := map[int64]int{}
-	var firstReq, lastReq time.Time
-	for _, q := range s.Requests() {
-		if q.Route == sim.RouteUnknown || !isASRoute(q.Route) {
-			continue
-		}
-		r.Requests++
-		if firstReq.IsZero() {
-			firstReq = q.Time
-		}
-		lastReq = q.Time
-		perSecond[q.Time.Unix()]++
-		if q.Status == http.StatusTooManyRequests {
-			r.Throttled++
-			continue
-		}
-		if q.Route != sim.RouteCallback || q.Fault != "" || q.Status >= 300 {
-			continue
-		}
-		k := holdKey{q.InstanceID, q.Hook}
-		if q.Result == sim.ResultExtend {
-			r.Extends++
-			continue
-		}
-		switch f := first[k]; {
-		case f == "":
-			first[k] = q.Result
-		case f != q.Result:
-			r.Contradicting++
-		}
-		if accepted[k]++; accepted[k] == 2 {
-			r.Double++
-		}
-		if q.Result == sim.ResultContinue && continueAt[k].IsZero() {
-			continueAt[k] = q.Time
-		}
-	}
-	for _, n := range perSecond {
-		r.PeakRate = max(r.PeakRate, n)
-	}
-	if span := lastReq.Sub(firstReq).Seconds(); span > 0 {
-		r.MeanRate = float64(r.Requests) / span
-	}
-
-	var launch, term, decide []time.Duration
-	for id, a := range all {
-		for _, ph := range []struct {
-			name, hook string
-			out        *[]time.Duration
-		}{{agent.PhaseLaunch, launchHook, &launch}, {agent.PhaseTerminate, drainHook, &term}} {
-			m := a.phase(ph.name)
-			held, ok := holdAt[ph.name][id]
-			if ph.name == agent.PhaseLaunch {
-				held = a.startAt // the agent starts with the hook already held
-			}
-			if ok && !m.started.IsZero() {
-				*ph.out = append(*ph.out, m.started.Sub(held))
-			}
-			if c := continueAt[holdKey{id, ph.hook}]; !c.IsZero() && !m.passed.IsZero() {
-				decide = append(decide, c.Sub(m.passed))
-			}
-		}
-	}
-	r.LaunchDetect, r.TerminateDetect, r.Decision = distOf(launch), distOf(term), distOf(decide)
-	return r
-}
-
-// isASRoute reports whether the route is an AS API call (not metadata).
-func isASRoute(r sim.Route) bool { return len(r) > 3 && r[:3] == "as." }

@@ -54,9 +54,17 @@ func NewFakeTime(start time.Time) *FakeTime {
 			{Name: "/sched/goroutines/not-in-go:goroutines"},
 		},
 	}
+	// A goroutine that lives in a system call (os/signal's receiver, a
+	// profiler's writer) may not be there yet: give it a moment before
+	// counting. Settle raises the floor if it was still too low.
+	time.Sleep(floorSettle)
 	_, f.floor = f.busy()
 	return f
 }
+
+// floorSettle is how long NewFakeTime lets the process's goroutines reach
+// their system calls before it counts them.
+const floorSettle = 20 * time.Millisecond
 
 // Clock implements Time.
 func (f *FakeTime) Clock() clockwork.Clock { return f.clock }
@@ -84,23 +92,34 @@ const quietRounds = 3
 const settleLimit = 10 * time.Second
 
 // Settle implements Time: it returns once the process has been quiet for
-// quietRounds readings, or after settleLimit.
+// quietRounds readings, or after settleLimit. When nothing but goroutines
+// in system calls kept it from quiet all along, those are idle ones the
+// floor missed (they got there after NewFakeTime counted): the floor rises
+// to them, so only one step pays the limit.
 func (f *FakeTime) Settle() {
 	var deadline time.Time
+	onlyOutside := true
+	var outside uint64
 	for quiet, n := 0, 0; quiet < quietRounds; n++ {
 		if n%1024 == 1023 {
 			if deadline.IsZero() {
 				deadline = time.Now().Add(settleLimit)
 			} else if time.Now().After(deadline) {
 				f.unsettled++
+				if onlyOutside {
+					f.floor = max(f.floor, outside)
+				}
 				return
 			}
 		}
 		runtime.Gosched()
-		if inGo, outside := f.busy(); inGo <= 1 && outside <= f.floor {
+		var inGo uint64
+		inGo, outside = f.busy()
+		if inGo <= 1 && outside <= f.floor {
 			quiet++
 			continue
 		}
+		onlyOutside = onlyOutside && inGo <= 1
 		quiet = 0
 	}
 }

@@ -1,0 +1,219 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/asagent/asagent/internal/asclient"
+	"github.com/asagent/asagent/internal/config"
+	"github.com/asagent/asagent/internal/syncbuf"
+)
+
+// fakeThrottling is a client's throttle count that a test moves by hand.
+type fakeThrottling struct {
+	count     uint64
+	notBefore time.Time
+}
+
+func (f *fakeThrottling) read() (uint64, time.Time) { return f.count, f.notBefore }
+
+// newTestPacer is a pacer with the default poll settings, a project of
+// size (nil: its size unknown), and the throttle count th.
+func newTestPacer(t *testing.T, size *asclient.ProjectSize, th *fakeThrottling, logs *syncbuf.Buffer) (*pacer, *[2]string) {
+	t.Helper()
+	deps := Deps{Throttling: th.read, Rand: func() float64 { return 0.5 }}
+	if size != nil {
+		deps.ProjectSize = func(context.Context) (asclient.ProjectSize, error) { return *size, nil }
+	}
+	published := &[2]string{}
+	p := newPacer(config.Default().Poll, deps, zerolog.New(logs), func(pace, warning string) { published[0], published[1] = pace, warning })
+	return p, published
+}
+
+// The idle pace is the configured interval until the project is large
+// enough that its idle agents would use more than their share of
+// poll.project_rate (a quarter of 50/s); then every agent's polls and
+// hook-list reads stretch in proportion to the project's size.
+func TestIdlePaceFollowsProjectSize(t *testing.T) {
+	cases := []struct {
+		name        string
+		size        *asclient.ProjectSize
+		idle, hooks time.Duration
+	}{
+		{"size unknown", nil, 25 * time.Second, 5 * time.Minute},
+		{"one instance", &asclient.ProjectSize{Groups: 1, Instances: 1}, 25 * time.Second, 5 * time.Minute},
+		// 250 instances polling every 25 s and reading 2 lists every 5 min
+		// make 11.7 requests/s: within 12.5.
+		{"250 instances", &asclient.ProjectSize{Groups: 1, Instances: 250}, 25 * time.Second, 5 * time.Minute},
+		// 1000 x (1/25 + 2/300) / 12.5 = 3.733
+		{"1000 instances", &asclient.ProjectSize{Groups: 1, Instances: 1000}, 93333 * time.Millisecond, 1120 * time.Second},
+		// 10000 instances: ten times slower again.
+		{"10000 instances", &asclient.ProjectSize{Groups: 1, Instances: 10000}, 933333 * time.Millisecond, 11200 * time.Second},
+		// 150 groups: two pages of groups, so three calls per read.
+		{"10000 instances in 150 groups", &asclient.ProjectSize{Groups: 150, Instances: 10000}, 1000 * time.Second, 12000 * time.Second},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs syncbuf.Buffer
+			p, published := newTestPacer(t, tc.size, &fakeThrottling{}, &logs)
+			p.learn(context.Background(), nil)
+			now := time.Now()
+			if got := p.idle(now); !near(got, tc.idle) {
+				t.Errorf("idle = %s, want %s", got, tc.idle)
+			}
+			if got := p.hooks(now); !near(got, tc.hooks) {
+				t.Errorf("hooks = %s, want %s", got, tc.hooks)
+			}
+			if d, slowed := p.launch(now); d != 2*time.Second || slowed {
+				t.Errorf("launch = %s (slowed %v), want 2s: the launch pace does not depend on the project's size", d, slowed)
+			}
+			if !strings.Contains(published[0], "idle polls every") {
+				t.Errorf("status pace = %q", published[0])
+			}
+		})
+	}
+}
+
+// near reports whether got is within a millisecond of want.
+func near(got, want time.Duration) bool {
+	d := got - want
+	return d > -time.Millisecond && d < time.Millisecond
+}
+
+// Each throttled answer cuts the agent's rate by throttleCut (down to
+// 1/maxThrottleFactor), and the rate then climbs back linearly, a full
+// rate per throttleRecovery. An idle wait is the time to earn one interval
+// at that climbing rate, so a 429 delays even a long idle interval by less
+// than the recovery, never by hours; a launch poll waits its interval
+// times the slowdown, as long as a wave of booting agents needs.
+func TestThrottlingSlowsThePace(t *testing.T) {
+	t0 := time.Now()
+	cases := []struct {
+		name      string
+		throttled uint64        // 429s seen at t0
+		at        time.Duration // after t0
+		size      *asclient.ProjectSize
+		idle      time.Duration
+		launch    time.Duration
+	}{
+		{"no 429", 0, 0, nil, 25 * time.Second, 2 * time.Second},
+		// rate 1/4 + t/300 s: 25 s are earned after 68.6 s
+		{"one 429", 1, 0, nil, 68614 * time.Millisecond, 8 * time.Second},
+		// a quarter of the recovery on, the rate is 1/2 + t/300 s
+		{"one 429, 75s on", 1, throttleRecovery / 4, nil, 43649 * time.Millisecond, 4 * time.Second},
+		{"one 429, recovered", 1, throttleRecovery * 3 / 4, nil, 25 * time.Second, 2 * time.Second},
+		// rate 1/64 + t/300 s
+		{"a burst of 429s", 100, 0, nil, 117877 * time.Millisecond, 128 * time.Second},
+		// 933.3 s at N=10000: the climb to the full rate takes 225 s and
+		// earns 140.6 s, so 1017.7 s in all.
+		{"one 429, large project", 1, 0, &asclient.ProjectSize{Groups: 1, Instances: 10000}, 1017708 * time.Millisecond, 8 * time.Second},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs syncbuf.Buffer
+			th := &fakeThrottling{}
+			p, _ := newTestPacer(t, tc.size, th, &logs)
+			p.learn(context.Background(), nil)
+			p.observe(t0)
+			th.count = tc.throttled
+			p.observe(t0)
+			now := t0.Add(tc.at)
+			if got := p.idle(now); !within(got, tc.idle, 2*time.Millisecond) {
+				t.Errorf("idle = %s, want %s", got, tc.idle)
+			}
+			got, slowed := p.launch(now)
+			if !within(got, tc.launch, 2*time.Millisecond) || slowed != (tc.launch != 2*time.Second) {
+				t.Errorf("launch = %s (slowed %v), want %s", got, slowed, tc.launch)
+			}
+			if back := p.gate(t0); tc.throttled > 0 && back <= 0 {
+				t.Error("no back-off right after a 429")
+			}
+		})
+	}
+}
+
+// Retry-After holds the polls back until it has passed.
+func TestRetryAfterHoldsPolls(t *testing.T) {
+	var logs syncbuf.Buffer
+	t0 := time.Now()
+	th := &fakeThrottling{notBefore: t0.Add(time.Hour)}
+	p, _ := newTestPacer(t, nil, th, &logs)
+	if got := p.hold(t0, time.Second); got != time.Hour {
+		t.Errorf("hold under Retry-After = %s, want 1h", got)
+	}
+	if got := p.hold(t0.Add(2*time.Hour), time.Second); got != time.Second {
+		t.Errorf("hold after Retry-After passed = %s, want 1s", got)
+	}
+}
+
+func within(got, want, tol time.Duration) bool {
+	d := got - want
+	return d > -tol && d < tol
+}
+
+// A terminate hook whose default_timeout holds fewer than three of the
+// longest idle waits is named in a warning with its numbers, in the status
+// and once in the log (again only when the set of short hooks changes);
+// launch hooks and long terminate hooks are not.
+func TestShortTerminateHookWarns(t *testing.T) {
+	var logs syncbuf.Buffer
+	size := &asclient.ProjectSize{Groups: 1, Instances: 1000}
+	p, published := newTestPacer(t, size, &fakeThrottling{}, &logs)
+	hooks := []asclient.Hook{
+		{Name: "short-drain", Type: asclient.HookTerminate, DefaultTimeout: 5 * time.Minute},
+		{Name: "long-drain", Type: asclient.HookTerminate, DefaultTimeout: time.Hour},
+		{Name: "boot", Type: asclient.HookLaunch, DefaultTimeout: time.Minute},
+	}
+	p.learn(context.Background(), hooks)
+	// The longest idle wait is 93.3 s x 1.2 = 112 s: 300 s holds 2.7 of them.
+	w := published[1]
+	for _, want := range []string{"terminate hook short-drain", "default_timeout 5m0s holds 2.7 idle polls", "one every 1m52s", "at least 6m0s", "poll.project_rate"} {
+		if !strings.Contains(w, want) {
+			t.Errorf("warning %q lacks %q", w, want)
+		}
+	}
+	if strings.Contains(w, "long-drain") || strings.Contains(w, "boot") {
+		t.Errorf("warning names a hook that is long enough or not a terminate hook: %q", w)
+	}
+	p.learn(context.Background(), hooks)
+	if n := strings.Count(logs.String(), "short-drain"); n != 1 {
+		t.Errorf("the warning was logged %d times over two reads, want once:\n%s", n, logs.String())
+	}
+	size.Instances = 10 // the pace is the configured one again: 30 s at most
+	p.learn(context.Background(), hooks)
+	if published[1] != "" {
+		t.Errorf("warning %q after the project shrank", published[1])
+	}
+}
+
+// A project size that cannot be read keeps the last one known, and the
+// failure is logged once, not at every read.
+func TestProjectSizeFailureKeepsTheLastSize(t *testing.T) {
+	var logs syncbuf.Buffer
+	size, fail := asclient.ProjectSize{Groups: 1, Instances: 10000}, false
+	p := newPacer(config.Default().Poll, Deps{
+		Throttling: (&fakeThrottling{}).read,
+		ProjectSize: func(context.Context) (asclient.ProjectSize, error) {
+			if fail {
+				return asclient.ProjectSize{}, errors.New("refused")
+			}
+			return size, nil
+		},
+	}, zerolog.New(&logs), func(string, string) {})
+	p.learn(context.Background(), nil)
+	want := p.idle(time.Now())
+	fail = true
+	p.learn(context.Background(), nil)
+	p.learn(context.Background(), nil)
+	if got := p.idle(time.Now()); got != want {
+		t.Errorf("idle = %s after failed counts, want the last pace %s", got, want)
+	}
+	if n := strings.Count(logs.String(), "cannot count"); n != 1 {
+		t.Errorf("the failure was logged %d times, want once", n)
+	}
+}
