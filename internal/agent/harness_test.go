@@ -174,6 +174,8 @@ func (h *harness) startWithOffset(hooks Hooks, offset func() (time.Duration, boo
 		Log:         log,
 		Rand:        func() float64 { return 0.5 },
 		ClockOffset: offset,
+		ProjectSize: func(ctx context.Context) (asclient.ProjectSize, error) { return h.client.ProjectSize(ctx, h.group) },
+		Throttling:  h.client.Throttling,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel, h.done = cancel, make(chan error, 1)

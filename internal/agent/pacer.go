@@ -36,13 +36,14 @@ const (
 	// two or three 429s each, where halving would take five or six.
 	throttleCut = 4
 	// maxThrottleFactor bounds the slow-down after throttled answers: the
-	// rate falls to 1/64 at most, a launch poll every two minutes, and
-	// climbs back to half within half of throttleRecovery.
-	maxThrottleFactor = 64
-	// throttleRecovery is how long the agent takes to climb back from a
-	// halved rate to the full one, linearly in rate (additive increase):
-	// a throttled project recovers slowly, without a new burst of 429s.
-	throttleRecovery = 5 * time.Minute
+	// rate falls to 1/16 at most, a launch poll every half minute, so that
+	// a booting agent still sees its hold within a minute or so of a wave.
+	maxThrottleFactor = 16
+	// throttleRecovery is how long the agent's rate takes to climb back by
+	// a full rate, linearly (additive increase): from a quarter, 11
+	// minutes. A throttled project recovers slowly, without a new burst of
+	// 429s; an idle wait is stretched by at most this much.
+	throttleRecovery = 15 * time.Minute
 	// paceLogChange is how much the idle pace must change for a new log line.
 	paceLogChange = 0.2
 )

@@ -3,14 +3,18 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/asagent/asagent/internal/asclient"
 	"github.com/asagent/asagent/internal/config"
+	"github.com/asagent/asagent/internal/sim"
 	"github.com/asagent/asagent/internal/syncbuf"
 )
 
@@ -102,16 +106,16 @@ func TestThrottlingSlowsThePace(t *testing.T) {
 		launch    time.Duration
 	}{
 		{"no 429", 0, 0, nil, 25 * time.Second, 2 * time.Second},
-		// rate 1/4 + t/300 s: 25 s are earned after 68.6 s
-		{"one 429", 1, 0, nil, 68614 * time.Millisecond, 8 * time.Second},
-		// a quarter of the recovery on, the rate is 1/2 + t/300 s
-		{"one 429, 75s on", 1, throttleRecovery / 4, nil, 43649 * time.Millisecond, 4 * time.Second},
+		// rate 1/4 + t/900 s: 25 s are earned after 84.2 s
+		{"one 429", 1, 0, nil, 84233 * time.Millisecond, 8 * time.Second},
+		// a quarter of the recovery on, the rate is 1/2 + t/900 s
+		{"one 429, 225s on", 1, throttleRecovery / 4, nil, 47494 * time.Millisecond, 4 * time.Second},
 		{"one 429, recovered", 1, throttleRecovery * 3 / 4, nil, 25 * time.Second, 2 * time.Second},
-		// rate 1/64 + t/300 s
-		{"a burst of 429s", 100, 0, nil, 117877 * time.Millisecond, 128 * time.Second},
-		// 933.3 s at N=10000: the climb to the full rate takes 225 s and
-		// earns 140.6 s, so 1017.7 s in all.
-		{"one 429, large project", 1, 0, &asclient.ProjectSize{Groups: 1, Instances: 10000}, 1017708 * time.Millisecond, 8 * time.Second},
+		// rate 1/16 + t/900 s
+		{"a burst of 429s", 100, 0, nil, 163213 * time.Millisecond, 32 * time.Second},
+		// 933.3 s at N=10000: the climb to the full rate takes 675 s and
+		// earns 421.9 s, so 1186.5 s in all.
+		{"one 429, large project", 1, 0, &asclient.ProjectSize{Groups: 1, Instances: 10000}, 1186458 * time.Millisecond, 8 * time.Second},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -216,4 +220,103 @@ func TestProjectSizeFailureKeepsTheLastSize(t *testing.T) {
 	if n := strings.Count(logs.String(), "cannot count"); n != 1 {
 		t.Errorf("the failure was logged %d times, want once", n)
 	}
+}
+
+// idleProject is the default scenario with the local instance in service,
+// its group with a terminate hook only (so the agent is idle from the
+// start), and beside it a group of others instances: a project of others+1
+// instances. The terminate hook times out after terminateTimeout seconds.
+func idleProject(others, terminateTimeout int) *sim.Scenario {
+	sc := sim.DefaultScenario()
+	sc.Groups[0].Instances[0].State = sim.StateInService
+	sc.Groups[0].Hooks = sc.Groups[0].Hooks[1:]
+	sc.Groups[0].Hooks[0].DefaultTimeout = terminateTimeout
+	big := sim.Group{ID: "g-others", Name: "others"}
+	for i := range others {
+		big.Instances = append(big.Instances, sim.Instance{ID: fmt.Sprintf("i-other-%05d", i)})
+	}
+	sc.Groups = append(sc.Groups, big)
+	return sc
+}
+
+// requestsOf counts the requests to a route (the agent's alone: nothing
+// else calls the simulator here), and how many of them were throttled.
+func (h *harness) requestsOf(route sim.Route) (n, throttled int) {
+	for _, r := range h.sim.RequestsTo(route) {
+		n++
+		if r.Status == http.StatusTooManyRequests {
+			throttled++
+		}
+	}
+	return n, throttled
+}
+
+// An idle agent in a project of 3,000 instances polls, and reads the hook
+// list, at its share of poll.project_rate: 3000 x (1/25 + 2/300) / 12.5 =
+// 11.2 times slower than configured, every 280 s and 56 min, and says so
+// in its status.
+func TestIdleAgentPacedByProjectSize(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, idleProject(2999, 3600))
+		h.start()
+		time.Sleep(2 * time.Hour)
+		synctest.Wait()
+		st := h.engine.Status()
+		h.stop()
+		// Rand is 0.5: no jitter. The first poll at start, then one every 280 s.
+		if n, _ := h.requestsOf(sim.RouteListHookInstances); n < 25 || n > 27 {
+			t.Errorf("%d polls in 2 h, want 26 (one every 280 s)", n)
+		}
+		if n, _ := h.requestsOf(sim.RouteListHooks); n != 3 {
+			t.Errorf("%d hook-list reads in 2 h, want 3 (at start, then every 56 min)", n)
+		}
+		if n, _ := h.requestsOf(sim.RouteListGroups); n != 3 {
+			t.Errorf("%d group listings in 2 h, want 3: one per hook-list read", n)
+		}
+		if !strings.Contains(st.Pace, "every 4m40s") || !strings.Contains(st.Pace, "3000 instances") || st.PaceWarning != "" {
+			t.Errorf("status pace %q, warning %q", st.Pace, st.PaceWarning)
+		}
+	})
+}
+
+// A terminate hook too short for the pace is named in the status and
+// logged once, with its numbers.
+func TestShortHookInStatus(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, idleProject(999, 300))
+		h.start()
+		time.Sleep(3 * time.Hour) // three hook-list reads
+		synctest.Wait()
+		st := h.engine.Status()
+		h.stop()
+		// 1000 instances: every 93.3 s, 112 s at most with jitter.
+		if !strings.Contains(st.PaceWarning, "terminate hook "+sim.DefaultTerminateHook) || !strings.Contains(st.PaceWarning, "holds 2.7 idle polls") {
+			t.Errorf("status pace warning = %q", st.PaceWarning)
+		}
+		if n := strings.Count(h.logs.String(), "holds 2.7 idle polls"); n != 1 {
+			t.Errorf("the warning was logged %d times, want once", n)
+		}
+	})
+}
+
+// In a project whose limit is spent, the agent does not keep polling into
+// it: each 429 cuts its rate and holds its polls back, so most of its
+// polls get through, where a poll every 25 s would meet a 429 most times.
+func TestThrottledAgentBacksOff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, idleProject(0, 3600))
+		h.sim.SetThrottle(1.0/120, 1) // one request every two minutes for the project
+		h.start()
+		time.Sleep(2 * time.Hour)
+		synctest.Wait()
+		h.stop()
+		n, throttled := h.requestsOf(sim.RouteListHookInstances)
+		t.Logf("%d polls, %d throttled", n, throttled)
+		if throttled == 0 {
+			t.Fatalf("no poll was throttled: the test tested nothing (%d polls)", n)
+		}
+		if throttled*3 > n {
+			t.Errorf("%d of %d polls throttled: the agent kept polling into a spent limit", throttled, n)
+		}
+	})
 }

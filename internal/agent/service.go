@@ -123,7 +123,7 @@ func (s *Service) run(ctx context.Context) error {
 	e := NewEngine(s.cfg, id, Deps{
 		Hooks:       as,
 		ClockOffset: as.ClockOffset,
-		ProjectSize: as.ProjectSize,
+		ProjectSize: func(ctx context.Context) (asclient.ProjectSize, error) { return as.ProjectSize(ctx, id.GroupID) },
 		Throttling:  as.Throttling,
 		NewRunner:   CheckRunners(s.cfg, checks.Options{Clock: s.opts.Clock, Log: s.log, Signals: s.signals}),
 		Signals:     s.signals,

@@ -338,22 +338,31 @@ type ProjectSize struct {
 
 // ProjectSize lists the project's scaling groups and sums their
 // current_instance_number: the instances that share the project's AS
-// request limit. One call per 100 groups. Credentials scoped to enterprise
-// projects may see no group in a plain listing (discovery meets the same):
-// then the groups of every enterprise project they are authorised for are
-// counted.
-func (c *Client) ProjectSize(ctx context.Context) (ProjectSize, error) {
+// request limit. One call per 100 groups. Credentials scoped to
+// enterprise projects may not see every group in a plain listing
+// (discovery meets the same): when it lacks groupID, the agent's own
+// group, the groups of every enterprise project they are authorised for
+// are counted too, each group once. If AS refuses that listing, the plain
+// one's count stands.
+func (c *Client) ProjectSize(ctx context.Context, groupID string) (ProjectSize, error) {
 	var size ProjectSize
+	seen := map[string]bool{}
 	count := func(g Group) bool {
-		size.Groups++
-		size.Instances += g.Instances
+		if !seen[g.ID] {
+			seen[g.ID] = true
+			size.Groups++
+			size.Instances += g.Instances
+		}
 		return true
 	}
-	if err := c.eachGroup(ctx, nil, count); err != nil || size.Groups > 0 {
+	if err := c.eachGroup(ctx, nil, count); err != nil || seen[groupID] {
 		return size, err
 	}
 	ep := allGrantedEPs
-	return size, c.eachGroup(ctx, &ep, count)
+	if err := c.eachGroup(ctx, &ep, count); err != nil && size.Groups == 0 {
+		return size, err
+	}
+	return size, nil
 }
 
 // eachGroup calls f for every scaling group of the project until f returns

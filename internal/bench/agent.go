@@ -119,7 +119,7 @@ func startAgent(cfg *config.Config, id agent.Identity, api virtualDeadlines, clo
 	real := agent.CheckRunners(cfg, checks.Options{Clock: clock, Log: log, Signals: signals, NoWatch: true})
 	e := agent.NewEngine(cfg, id, agent.Deps{
 		Hooks:       api,
-		ProjectSize: api.ProjectSize,
+		ProjectSize: api.projectSize(id.GroupID),
 		Throttling:  api.c.Throttling,
 		NewRunner: func(phase string, started time.Time, env func() checks.Env) agent.Runner {
 			return timingRunner{Runner: real(phase, started, env), phase: phase, a: a, clock: clock}

@@ -41,10 +41,13 @@ func (v virtualDeadlines) Callback(ctx context.Context, cb asclient.Callback) er
 	return v.c.Callback(ctx, cb)
 }
 
-func (v virtualDeadlines) ProjectSize(ctx context.Context) (asclient.ProjectSize, error) {
-	ctx, stop := v.bound(ctx)
-	defer stop()
-	return v.c.ProjectSize(ctx)
+// projectSize counts the project's instances, for the group groupID's agent.
+func (v virtualDeadlines) projectSize(groupID string) func(context.Context) (asclient.ProjectSize, error) {
+	return func(ctx context.Context) (asclient.ProjectSize, error) {
+		ctx, stop := v.bound(ctx)
+		defer stop()
+		return v.c.ProjectSize(ctx, groupID)
+	}
 }
 
 // bound returns ctx ending at its deadline by v.clock. The real-time
