@@ -196,7 +196,7 @@ func (e *Engine) loadState() *State {
 func (e *Engine) step(ctx context.Context, now time.Time) (time.Duration, error) {
 	launchPlausible := e.launchPlausible(now)
 	if !launchPlausible && !e.list.terminate {
-		e.setStatus(control.StateIdle, "idle: the group has no terminate hook; checking its hooks every "+e.cfg.Poll.HooksInterval.String())
+		e.setStatus(control.StateIdle, "idle: the group has no terminate hook; checking its hooks every "+e.pace.hooks(now).Round(time.Second).String())
 		return e.list.next.Sub(now), ctx.Err()
 	}
 	// A throttled poll is not retried by the client: the pace, slowed by
@@ -231,8 +231,8 @@ func (e *Engine) step(ctx context.Context, now time.Time) (time.Duration, error)
 		if phase == PhaseLaunch && len(held[PhaseTerminate]) > 0 {
 			return 0, nil // held for both: on to the other at once
 		}
-		// The phase re-read the held hooks as it ended: the next poll
-		// keeps the pace rather than follow at once.
+		// The phase is over and its answers sent: the next poll keeps
+		// the pace rather than follow at once.
 		return e.idle(e.launchPlausible(e.clock.Now())), nil
 	}
 	return e.idle(launchPlausible), nil

@@ -73,8 +73,8 @@ type pacer struct {
 	// countDue is set when the instances are to be counted: after each
 	// read of the hook list, and until a count has succeeded once.
 	countDue bool
-	logged   time.Duration
-	warned   string // the short hooks last warned about
+	logged   time.Duration // the idle pace last logged
+	warned   string        // the short hooks last warned about
 
 	seen      uint64    // throttled answers counted so far
 	factor    float64   // the slow-down as of since (>= 1)
