@@ -196,6 +196,7 @@ func (e *Engine) loadState() *State {
 func (e *Engine) step(ctx context.Context, now time.Time) (time.Duration, error) {
 	launchPlausible := e.launchPlausible(now)
 	if !launchPlausible && !e.list.terminate {
+		e.list.count(ctx, now) // the hook-list read is paced by the project's size too
 		e.setStatus(control.StateIdle, "idle: the group has no terminate hook; checking its hooks every "+e.pace.hooks(now).Round(time.Second).String())
 		return e.list.next.Sub(now), ctx.Err()
 	}

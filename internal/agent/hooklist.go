@@ -18,7 +18,7 @@ type hookList struct {
 	groupID string
 	log     zerolog.Logger
 	retry   backoff.Policy
-	pace    *pacer               // counts the project after each scheduled read
+	pace    *pacer               // paces the reads; counts the project's instances after each
 	every   func() time.Duration // the wait after a good read: paced, and jittered so a fleet does not read in step
 	hooks   []asclient.Hook      // as last read
 
@@ -27,6 +27,7 @@ type hookList struct {
 	maxLaunch         time.Duration
 	types             map[string]string // hook name → AS hook type
 
+	readAt   time.Time // the last good read
 	next     time.Time // when to read it again
 	failures int       // reads failed in a row
 	lastErr  string    // the kind of the last failure, logged once
@@ -52,10 +53,15 @@ func (l *hookList) maybeRefresh(ctx context.Context, now time.Time) {
 
 // count has the pacer count the project's instances when that is due:
 // after each read of the list (one group listing per read), and until it
-// first succeeds. The engine asks after a poll went through.
+// first succeeds. The engine asks after a poll went through, or when it
+// has nothing to poll for. The next read is then paced by the new count.
 func (l *hookList) count(ctx context.Context, now time.Time) {
-	if l.pace.countDue && l.pace.gate(now) == 0 && ctx.Err() == nil {
-		l.pace.learn(asclient.Paced(ctx), l.hooks)
+	if !l.pace.countDue || l.pace.gate(now) > 0 || ctx.Err() != nil {
+		return
+	}
+	l.pace.learn(asclient.Paced(ctx), l.hooks)
+	if !l.readAt.IsZero() && l.failures == 0 {
+		l.next = l.readAt.Add(l.every())
 	}
 }
 
@@ -67,7 +73,7 @@ func (l *hookList) read(ctx context.Context, now time.Time) {
 	case err == nil:
 		l.failures, l.lastErr = 0, ""
 		l.pace.countDue = true
-		l.next = now.Add(l.every())
+		l.readAt, l.next = now, now.Add(l.every())
 	case ctx.Err() != nil:
 	default:
 		if kind := errorKind(err); kind != l.lastErr {

@@ -320,3 +320,24 @@ func TestThrottledAgentBacksOff(t *testing.T) {
 		}
 	})
 }
+
+// An agent whose group has no terminate hook does not poll at all, and its
+// reads of the hook list are paced by the project's size too: every 56 min
+// in a project of 3,000 instances, not every 5.
+func TestHookListPacedWithoutTerminateHook(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sc := idleProject(2999, 3600)
+		sc.Groups[0].Hooks = nil
+		h := newHarness(t, sc)
+		h.start()
+		time.Sleep(2 * time.Hour)
+		synctest.Wait()
+		h.stop()
+		if n, _ := h.requestsOf(sim.RouteListHookInstances); n != 0 {
+			t.Errorf("%d polls, want none: nothing can hold the instance", n)
+		}
+		if n, _ := h.requestsOf(sim.RouteListHooks); n != 3 {
+			t.Errorf("%d hook-list reads in 2 h, want 3 (at start, then every 56 min)", n)
+		}
+	})
+}
