@@ -540,7 +540,7 @@ const reportMethod = `- **Go benchmarks**: ` + "`go test -bench . -benchmem`" + 
   holds answered CONTINUE. Its floor is the longer of 2W/R (one poll that sees the hold and
   one answer for each of its W instances, at the limit R) and the time until its slowest
   application said ready (or drained): no agent may answer before its application. The
-  idle rate is the mean over the spell
-  from the last launch wave answered to the first scale-in. Go memory is the runtime's
-  total, sampled every simulated minute: the bench's own, not an agent's.
+  idle rate is the mean over the spell from the last launch wave answered to the first
+  scale-in. Go memory is the runtime's total, sampled every simulated minute: the bench's
+  own, not an agent's.
 `

@@ -49,7 +49,7 @@ func WriteChart(w io.Writer, title string, limit float64, series []ChartSeries) 
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d">`+"\n", chartW, chartH, chartW, chartH)
 	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="white"/>`+"\n", chartW, chartH)
-	fmt.Fprintf(&b, `<text x="%d" y="22" %s font-size="14" font-weight="bold">%s</text>`+"\n", chartLeft, chartFont, html.EscapeString(title))
+	fmt.Fprintf(&b, `<text x="%d" y="22" font-family="sans-serif" font-size="14" font-weight="bold">%s</text>`+"\n", chartLeft, html.EscapeString(title))
 	chartAxes(&b, minutes, yMax, step, x, y)
 	chartLine(&b, x(0), y(limit), x(float64(minutes)), chartLimitColor, "", fmt.Sprintf("limit %g/s", limit))
 	chartLine(&b, x(0), y(limit/2), x(float64(minutes)), chartHalfLimitColor, `stroke-dasharray="6 4"`, "half the limit")

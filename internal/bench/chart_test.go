@@ -30,8 +30,19 @@ func TestWriteChart(t *testing.T) {
 		if err != nil {
 			t.Fatalf("not well-formed XML: %v\n%s", err, svg)
 		}
-		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "polyline" {
+		se, ok := tok.(xml.StartElement)
+		if !ok {
+			continue
+		}
+		if se.Name.Local == "polyline" {
 			polylines++
+		}
+		seen := map[string]bool{} // a repeated attribute is not well-formed XML, though Go's decoder lets it pass
+		for _, a := range se.Attr {
+			if seen[a.Name.Local] {
+				t.Errorf("<%s> repeats the attribute %s", se.Name.Local, a.Name.Local)
+			}
+			seen[a.Name.Local] = true
 		}
 	}
 	if polylines != 4 {
