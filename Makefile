@@ -88,8 +88,9 @@ clean:
 	rm -rf bin dist
 
 # Benchmarks: the Go benchmarks, then `asagent bench report` (footprint of the
-# real binary, API calls per hour, latencies, a 1,000-agent fleet), which prints
-# a table and writes docs/benchmarks.md. About 5 minutes on 2 cores.
+# real binary, API calls per hour, latencies, fleets of 1,000 and 10,000 agents),
+# which prints a table and writes docs/benchmarks.md and docs/fleet-rate.svg.
+# About 10 minutes on 2 cores.
 BENCH_PKGS ?= ./internal/checks/ ./internal/sim/ ./internal/asclient/
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 $(BENCH_PKGS) > bin/gobench.txt; \

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"strconv"
 	"strings"
 	"time"
 
@@ -65,8 +68,10 @@ func (f *fleetFlags) register(fs interface {
 	Float64Var(*float64, string, float64, string)
 	DurationVar(*time.Duration, string, time.Duration, string)
 	Uint64Var(*uint64, string, uint64, string)
-}) {
-	fs.IntVar(&f.instances, "instances", 1000, "agents (instances) in the fleet")
+}, instances bool) {
+	if instances {
+		fs.IntVar(&f.instances, "instances", 1000, "agents (instances) in the fleet")
+	}
 	fs.IntVar(&f.waves, "waves", 4, "scale-out waves, and as many scale-in waves")
 	fs.DurationVar(&f.waveEvery, "wave-every", 5*time.Minute, "simulated time between waves")
 	fs.DurationVar(&f.idle, "idle", 30*time.Minute, "simulated time between the last scale-out and the first scale-in")
@@ -90,7 +95,10 @@ func (f fleetFlags) options(dir string) bench.FleetOptions {
 func runBenchFleet(ctx context.Context, cio cmdIO, args []string) int {
 	fs := newFlags(cio, "bench fleet", "[--instances N] [--waves N] [--throttle R] [--step D] ...")
 	var f fleetFlags
-	f.register(fs)
+	f.register(fs, true)
+	chart := fs.String("chart", "", "draw the fleet's request rate per simulated minute as SVG into FILE")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to FILE (go tool pprof)")
+	memProfile := fs.String("memprofile", "", "write a heap profile at the end of the run to FILE")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -104,20 +112,88 @@ func runBenchFleet(ctx context.Context, cio cmdIO, args []string) int {
 		return exitFailed
 	}
 	defer os.RemoveAll(dir)
+	stop, err := startProfiles(*cpuProfile, *memProfile)
+	if err != nil {
+		fmt.Fprintf(cio.stderr, "asagent bench fleet: %v\n", err)
+		return exitFailed
+	}
 	o := f.options(dir)
 	o.Progress = func(p bench.FleetProgress) { fmt.Fprintln(cio.stderr, p) }
 	r, err := bench.Fleet(ctx, o)
+	if perr := stop(); perr != nil {
+		fmt.Fprintf(cio.stderr, "asagent bench fleet: %v\n", perr)
+	}
 	if err != nil {
 		fmt.Fprintf(cio.stderr, "asagent bench fleet: %v\n", err)
 		return exitFailed
 	}
 	warnUnsettled(cio, o.Time)
 	bench.WriteTable(cio.stdout, r.Rows())
+	if *chart != "" {
+		if err := writeChart(*chart, f.throttle, []bench.FleetResult{r}); err != nil {
+			fmt.Fprintf(cio.stderr, "asagent bench fleet: %v\n", err)
+			return exitFailed
+		}
+	}
 	if !r.Correct() {
 		fmt.Fprintln(cio.stderr, "asagent bench fleet: correctness figures are not all as they must be")
 		return exitFailed
 	}
 	return exitOK
+}
+
+// writeChart draws the fleets' request rates into an SVG file.
+func writeChart(path string, limit float64, fleets []bench.FleetResult) error {
+	var series []bench.ChartSeries
+	for _, r := range fleets {
+		series = append(series, bench.ChartSeries{Name: fmt.Sprintf("%d agents", r.Instances), Minutes: r.PerMinute()})
+	}
+	var b strings.Builder
+	title := fmt.Sprintf("AS requests of the fleet per simulated minute, against the project's limit of %g/s", limit)
+	if err := bench.WriteChart(&b, title, limit, series); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+// startProfiles starts a CPU profile into cpuFile (if named); the returned
+// stop ends it and writes a heap profile into memFile (if named), so a slow
+// or large fleet run can be looked at with go tool pprof.
+func startProfiles(cpuFile, memFile string) (stop func() error, err error) {
+	var cpu *os.File
+	if cpuFile != "" {
+		if cpu, err = os.Create(cpuFile); err != nil {
+			return nil, err
+		}
+		if err := pprof.StartCPUProfile(cpu); err != nil {
+			cpu.Close()
+			return nil, err
+		}
+	}
+	return func() error {
+		if cpu != nil {
+			pprof.StopCPUProfile()
+			if err := cpu.Close(); err != nil {
+				return err
+			}
+		}
+		if memFile == "" {
+			return nil
+		}
+		mem, err := os.Create(memFile)
+		if err != nil {
+			return err
+		}
+		runtime.GC() // the heap as it is, not as it was at the last collection
+		if err := pprof.WriteHeapProfile(mem); err != nil {
+			mem.Close()
+			return err
+		}
+		return mem.Close()
+	}, nil
 }
 
 // runBenchSDKIdle is the footprint probe's baseline process: the AS client
@@ -274,10 +350,16 @@ func runBenchReport(ctx context.Context, cio cmdIO, args []string) int {
 	window := fs.Duration("window", 60*time.Second, "footprint: how long to watch the idle agent")
 	hours := fs.Int("hours", 6, "calls: simulated hours per case")
 	runs := fs.Int("runs", 200, "latency: launches measured")
+	fleetSizes := fs.String("fleets", "1000,10000", "fleet: the fleet sizes to run, comma-separated")
 	var f fleetFlags
-	f.register(fs)
+	f.register(fs, false)
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
+	}
+	sizes, err := parseSizes(*fleetSizes)
+	if err != nil {
+		fmt.Fprintf(cio.stderr, "asagent bench report: --fleets: %v\n", err)
+		return exitUsage
 	}
 	started := time.Now().UTC()
 	var sections []reportSection
@@ -310,38 +392,76 @@ func runBenchReport(ctx context.Context, cio cmdIO, args []string) int {
 		return code
 	}
 	sections = append(sections, reportSection{"Latency", lat.Rows()})
-	dir, err := os.MkdirTemp(bench.ScratchDir(), "asagent-fleet-")
-	if err != nil {
-		fmt.Fprintf(cio.stderr, "asagent bench report: %v\n", err)
-		return exitFailed
+	fleets, code := runFleets(ctx, cio, f, sizes)
+	for _, fr := range fleets {
+		sections = append(sections, reportSection{fmt.Sprintf("Fleet of %d agents", fr.Instances), fr.Rows()})
 	}
-	defer os.RemoveAll(dir)
-	o := f.options(dir)
-	o.Progress = func(p bench.FleetProgress) { fmt.Fprintln(cio.stderr, "fleet:", p) }
-	fr, err := bench.Fleet(ctx, o)
-	if err != nil {
-		fmt.Fprintf(cio.stderr, "asagent bench report: fleet: %v\n", err)
-		return exitFailed
-	}
-	warnUnsettled(cio, o.Time)
-	sections = append(sections, reportSection{"Fleet", fr.Rows()})
-
 	for _, s := range sections {
 		fmt.Fprintf(cio.stdout, "\n== %s\n", s.title)
 		bench.WriteTable(cio.stdout, s.rows)
 	}
+	if code != exitOK {
+		return code
+	}
 	if *out != "" {
-		if err := writeReport(*out, started, *commit, f, sections); err != nil {
+		chart := filepath.Join(filepath.Dir(*out), fleetChart)
+		if err := writeChart(chart, f.throttle, fleets); err != nil {
 			fmt.Fprintf(cio.stderr, "asagent bench report: %v\n", err)
 			return exitFailed
 		}
-		fmt.Fprintf(cio.stderr, "wrote %s\n", *out)
+		if err := writeReport(*out, started, *commit, f, sizes, sections); err != nil {
+			fmt.Fprintf(cio.stderr, "asagent bench report: %v\n", err)
+			return exitFailed
+		}
+		fmt.Fprintf(cio.stderr, "wrote %s and %s\n", *out, chart)
 	}
-	if !fr.Correct() {
-		fmt.Fprintln(cio.stderr, "asagent bench report: the fleet's correctness figures are not all as they must be")
-		return exitFailed
+	for _, fr := range fleets {
+		if !fr.Correct() {
+			fmt.Fprintf(cio.stderr, "asagent bench report: the %d-agent fleet's correctness figures are not all as they must be\n", fr.Instances)
+			return exitFailed
+		}
 	}
 	return exitOK
+}
+
+// fleetChart is the rate chart's file, beside the report.
+const fleetChart = "fleet-rate.svg"
+
+// parseSizes reads "1000,10000".
+func parseSizes(list string) ([]int, error) {
+	var sizes []int
+	for _, f := range strings.Split(list, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("%q is not a positive number of agents", f)
+		}
+		sizes = append(sizes, n)
+	}
+	return sizes, nil
+}
+
+// runFleets runs a fleet of each size, one after the other.
+func runFleets(ctx context.Context, cio cmdIO, f fleetFlags, sizes []int) ([]bench.FleetResult, int) {
+	var out []bench.FleetResult
+	for _, n := range sizes {
+		dir, err := os.MkdirTemp(bench.ScratchDir(), "asagent-fleet-")
+		if err != nil {
+			fmt.Fprintf(cio.stderr, "asagent bench report: %v\n", err)
+			return out, exitFailed
+		}
+		f.instances = n
+		o := f.options(dir)
+		o.Progress = func(p bench.FleetProgress) { fmt.Fprintf(cio.stderr, "fleet %d: %s\n", n, p) }
+		fr, err := bench.Fleet(ctx, o)
+		os.RemoveAll(dir)
+		if err != nil {
+			fmt.Fprintf(cio.stderr, "asagent bench report: fleet of %d: %v\n", n, err)
+			return out, exitFailed
+		}
+		warnUnsettled(cio, o.Time)
+		out = append(out, fr)
+	}
+	return out, exitOK
 }
 
 // warnUnsettled says when virtual time had to move on before the process
@@ -360,7 +480,7 @@ type reportSection struct {
 
 // writeReport writes docs/benchmarks.md: a header naming the machine, the
 // date and the commit, one table per section, and how each was measured.
-func writeReport(path string, at time.Time, commit string, f fleetFlags, sections []reportSection) error {
+func writeReport(path string, at time.Time, commit string, f fleetFlags, sizes []int, sections []reportSection) error {
 	var b strings.Builder
 	fmt.Fprintln(&b, "# Benchmarks")
 	fmt.Fprintln(&b)
@@ -373,9 +493,14 @@ func writeReport(path string, at time.Time, commit string, f fleetFlags, section
 		fmt.Fprintf(&b, "\n## %s\n\n", s.title)
 		bench.WriteMarkdown(&b, s.rows)
 	}
+	fmt.Fprintf(&b, "\n## The fleets' request rate\n\n![AS requests per simulated minute of each fleet against the limit](%s)\n", fleetChart)
+	var names []string
+	for _, n := range sizes {
+		names = append(names, strconv.Itoa(n))
+	}
 	fmt.Fprintf(&b, "\n## How each figure is measured\n\n%s", strings.ReplaceAll(reportMethod,
-		"{{FLEET}}", fmt.Sprintf("%d agents, %d scale-out and %d scale-in waves %s apart, %s idle between, each agent starting up to %s after its hold, a throttle of %.0f requests/s (burst %s), virtual-time step %s",
-			f.instances, f.waves, f.waves, f.waveEvery, f.idle, f.bootSpread, f.throttle, burstString(f), f.step)))
+		"{{FLEET}}", fmt.Sprintf("%s agents, %d scale-out and %d scale-in waves %s apart, %s idle between, each agent starting up to %s after its hold, a throttle of %.0f requests/s (burst %s), virtual-time step %s",
+			strings.Join(names, " and "), f.waves, f.waves, f.waveEvery, f.idle, f.bootSpread, f.throttle, burstString(f), f.step)))
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
@@ -410,8 +535,8 @@ const reportMethod = `- **Go benchmarks**: ` + "`go test -bench . -benchmem`" + 
   the held hooks every 25 s like the idle agent, watched over the same window. The
   "metrics on" rows run the same again with ` + "`metrics.listen`" + ` (loopback, scraped every 15 s
   as Prometheus would) and ` + "`metrics.textfile`" + `, against the metrics-off figures.
-- **AS API calls**: one instance per simulator on virtual time (a clockwork FakeClock shared
-  by the simulator, the AS client and the engine), counted from the simulator's request
+- **AS API calls**: one instance per simulator on virtual time (one clock shared by the
+  simulator, the AS client and the engine), counted from the simulator's request
   record over 6 simulated hours per case. Idle cases start one hour after the launch was
   answered; the pending case removes the instance and never lets its drain check pass
   (terminate hook: default timeout 3600 s; each EXTEND adds 3600 s). The baseline agent
@@ -423,10 +548,19 @@ const reportMethod = `- **Go benchmarks**: ` + "`go test -bench . -benchmem`" + 
   passing (the checks runner returning its verdict) to the CONTINUE request arriving at
   the simulator. The state file (written with fsync before the result is sent) is on the
   temporary directory's disk.
-- **Fleet**: {{FLEET}}. Every agent is a real engine with its own instance ID, AS client and
-  state directory (on tmpfs), all in one process against one simulator, over an in-memory
-  transport, on a FakeClock advanced step by step once the process is quiet. Checks are
-  signal checks (the driver raises ready / drained 5 to 90 s after each hold), so 1,000
-  agents fork no processes. Request rates count every AS request the simulator answered,
-  429s included, per simulated second.
+- **Fleet**: {{FLEET}}. Every agent is a real engine with its default configuration, its own
+  instance ID, AS client and state directory (on tmpfs), all in one process against one
+  simulator, over an in-memory transport, on a virtual clock advanced step by step once
+  the process is quiet (steps in which no timer is due are skipped). Checks are signal
+  checks (the driver raises ready / drained 5 to 90 s after each hold), so the agents fork
+  no processes. The scenario's group has one launch and one terminate hook, each with a
+  one-hour timeout. Request rates count every AS request the simulator answered, 429s
+  included, per simulated second; the chart shows their mean over each simulated minute.
+  A wave's time runs from its instances being held (added, or removed) to the last of its
+  holds answered CONTINUE. Its floor is the longer of 2W/R (one poll that sees the hold and
+  one answer for each of its W instances, at the limit R) and the time until its slowest
+  application said ready (or drained): no agent may answer before its application. The
+  idle rate is the mean over the spell from the last launch wave answered to the first
+  scale-in. Go memory is the runtime's total, sampled every simulated minute: the bench's
+  own, not an agent's.
 `

@@ -100,6 +100,12 @@ func renderStatus(out io.Writer, st control.Status, now time.Time) {
 	if st.ASClockOffset != "" {
 		fmt.Fprintf(w, "AS clock:\t%s ahead of this instance's\n", st.ASClockOffset)
 	}
+	if st.Pace != "" {
+		fmt.Fprintf(w, "pace:\t%s\n", printable(st.Pace))
+	}
+	if st.PaceWarning != "" {
+		fmt.Fprintf(w, "WARNING:\t%s\n", printable(st.PaceWarning))
+	}
 	w.Flush()
 	if st.Phase != nil {
 		renderPhase(out, *st.Phase, now)

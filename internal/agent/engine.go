@@ -77,6 +77,13 @@ type Deps struct {
 	ClockOffset func() (offset time.Duration, ok bool)
 	// Observer is told of the engine's decisions, for metrics; nil: none.
 	Observer Observer
+	// ProjectSize counts the project's groups and instances, which share
+	// its AS request limit (asclient.Client.ProjectSize); read with the
+	// hook list. nil: the idle pace does not grow with the project.
+	ProjectSize func(ctx context.Context) (asclient.ProjectSize, error)
+	// Throttling returns how many AS answers were throttled so far and the
+	// latest Retry-After (asclient.Client.Throttling); nil: never.
+	Throttling func() (count uint64, notBefore time.Time)
 }
 
 // Engine is the lifecycle state machine for one instance.
@@ -89,6 +96,7 @@ type Engine struct {
 	store stateStore
 	state *State
 	retry backoff.Policy
+	pace  *pacer
 
 	// Owned by Run's goroutine.
 	list         *hookList // what the group's hook list says
@@ -121,6 +129,9 @@ func NewEngine(cfg *config.Config, id Identity, deps Deps) *Engine {
 	if deps.Beat == nil {
 		deps.Beat = func() {}
 	}
+	if deps.Throttling == nil {
+		deps.Throttling = func() (uint64, time.Time) { return 0, time.Time{} }
+	}
 	if deps.Signals == nil {
 		deps.Signals = checks.NewSignalBoard(deps.Clock)
 	}
@@ -138,7 +149,11 @@ func NewEngine(cfg *config.Config, id Identity, deps Deps) *Engine {
 		stopped: make(chan struct{}),
 		status:  control.Status{InstanceID: id.InstanceID, GroupID: id.GroupID, GroupFrom: id.GroupFrom, State: control.StateStarting, Summary: "starting"},
 	}
-	e.list = newHookList(deps.Hooks, id.GroupID, log, func() time.Duration { return e.jitter(cfg.Poll.HooksInterval.D()) })
+	e.pace = newPacer(cfg.Poll, deps, log, e.setPace)
+	e.list = newHookList(deps.Hooks, id.GroupID, log, e.pace, func() time.Duration {
+		now := e.clock.Now()
+		return e.pace.hold(now, e.jitter(e.pace.hooks(now)))
+	})
 	return e
 }
 
@@ -185,23 +200,45 @@ func (e *Engine) loadState() *State {
 func (e *Engine) step(ctx context.Context, now time.Time) (time.Duration, error) {
 	launchPlausible := e.launchPlausible(now)
 	if !launchPlausible && !e.list.terminate {
-		e.setStatus(control.StateIdle, "idle: the group has no terminate hook; checking its hooks every "+e.cfg.Poll.HooksInterval.String())
+		e.list.count(ctx, now) // the hook-list read is paced by the project's size too
+		e.setStatus(control.StateIdle, "idle: the group has no terminate hook; checking its hooks every "+e.pace.hooks(now).Round(time.Second).String())
 		return e.list.next.Sub(now), ctx.Err()
 	}
-	held, err := e.heldByPhase(ctx)
+	// A throttled poll is not retried by the client: the pace, slowed by
+	// the 429, says when to poll again, and no poll goes out before.
+	if wait := e.pace.gate(now); wait > 0 {
+		return wait, ctx.Err()
+	}
+	held, err := e.heldByPhase(asclient.Paced(ctx))
 	if err != nil {
 		if ctx.Err() != nil {
 			return 0, ctx.Err()
 		}
-		e.log.Warn().Err(err).Msg("cannot list held hooks; will retry")
 		e.pollFailures++
+		if asclient.IsThrottled(err) {
+			if e.pollFailures == 1 {
+				e.log.Info().Err(err).Msg("AS throttled the poll; slowing down")
+			}
+			return e.pace.hold(now, e.pace.afterThrottle(e.pollInterval(launchPlausible))), nil
+		}
+		e.log.Warn().Err(err).Msg("cannot list held hooks; will retry")
 		return max(e.retry.Delay(e.pollFailures-1), e.pollInterval(launchPlausible)), nil
 	}
 	e.pollFailures = 0
+	e.list.count(ctx, e.clock.Now()) // after the poll, which matters more in a throttled project
 	for _, phase := range []string{PhaseLaunch, PhaseTerminate} {
-		if e.needsRun(phase, held[phase]) {
-			return 0, e.runPhase(ctx, phase, held[phase])
+		if !e.needsRun(phase, held[phase]) {
+			continue
 		}
+		if err := e.runPhase(ctx, phase, held[phase]); err != nil {
+			return 0, err
+		}
+		if phase == PhaseLaunch && len(held[PhaseTerminate]) > 0 {
+			return 0, nil // held for both: on to the other at once
+		}
+		// The phase is over and its answers sent: the next poll keeps
+		// the pace rather than follow at once.
+		return e.idle(e.launchPlausible(e.clock.Now())), nil
 	}
 	return e.idle(launchPlausible), nil
 }
@@ -222,7 +259,8 @@ func (e *Engine) idle(launchPlausible bool) time.Duration {
 		// The instance is on its way out. Stay quiet, but not deaf: an
 		// instance removed without deletion may be added again.
 		e.setStatus(control.StateDone, "terminate: done; the instance is leaving the group")
-		return e.jitter(e.cfg.Poll.HooksInterval.D())
+		now := e.clock.Now()
+		return e.pace.hold(now, e.jitter(e.pace.hooks(now)))
 	case launchPlausible:
 		e.setStatus(control.StateIdle, "waiting for a launch hook to hold the instance")
 	default:
@@ -256,12 +294,18 @@ func (e *Engine) needsRun(name string, held []asclient.HeldHook) bool {
 	return false // answered hooks AS still lists for a while
 }
 
-// pollInterval is the wait between two polls of the held-hook list.
+// pollInterval is the wait between two polls of the held-hook list, at
+// the pacer's pace: the launch pace is exact unless throttling slowed it.
 func (e *Engine) pollInterval(launchPlausible bool) time.Duration {
-	if launchPlausible {
-		return e.cfg.Poll.LaunchInterval.D()
+	now := e.clock.Now()
+	if !launchPlausible {
+		return e.pace.hold(now, e.jitter(e.pace.idle(now)))
 	}
-	return e.jitter(e.cfg.Poll.IdleInterval.D())
+	d, slowed := e.pace.launch(now)
+	if slowed {
+		d = e.jitter(d)
+	}
+	return e.pace.hold(now, d)
 }
 
 // jitter spreads d by ±poll.jitter so a fleet does not poll in step.
@@ -283,7 +327,9 @@ func (e *Engine) heldByPhase(ctx context.Context) (map[string][]asclient.HeldHoo
 		p, ok := e.list.phaseOf(h.HookName)
 		if !ok && !refreshed {
 			refreshed = true
-			if err := e.list.refresh(ctx); err != nil {
+			// Throttled, the list is read again at the pace, and the
+			// hold is not left waiting for it: its phase is inferred below.
+			if err := e.list.refresh(ctx); err != nil && !asclient.IsThrottled(err) {
 				return nil, fmt.Errorf("learning the type of hook %s: %w", h.HookName, err)
 			}
 			p, ok = e.list.phaseOf(h.HookName)

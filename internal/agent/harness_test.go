@@ -176,6 +176,8 @@ func (h *harness) startWithOffset(hooks Hooks, offset func() (time.Duration, boo
 		Rand:        func() float64 { return 0.5 },
 		ClockOffset: offset,
 		Observer:    h.obs,
+		ProjectSize: func(ctx context.Context) (asclient.ProjectSize, error) { return h.client.ProjectSize(ctx, h.group) },
+		Throttling:  h.client.Throttling,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel, h.done = cancel, make(chan error, 1)

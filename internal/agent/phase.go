@@ -124,7 +124,7 @@ func (p *phaseRun) decide(ctx context.Context) error {
 	defer run.stop()
 	// Re-read the held hooks now and then, to notice a hook answered by
 	// someone else or a new hook of the phase; idle pace keeps it cheap.
-	poll := p.e.clock.NewTicker(p.e.jitter(p.e.cfg.Poll.IdleInterval.D()))
+	poll := p.e.clock.NewTicker(p.e.pollInterval(false))
 	defer poll.Stop()
 	for {
 		p.e.deps.Beat()

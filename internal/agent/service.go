@@ -132,6 +132,8 @@ func (s *Service) run(ctx context.Context) error {
 	e := NewEngine(s.cfg, id, Deps{
 		Hooks:       as,
 		ClockOffset: as.ClockOffset,
+		ProjectSize: func(ctx context.Context) (asclient.ProjectSize, error) { return as.ProjectSize(ctx, id.GroupID) },
+		Throttling:  as.Throttling,
 		NewRunner:   CheckRunners(s.cfg, checks.Options{Clock: s.opts.Clock, Log: s.log, Signals: s.signals, Attempts: s.opts.Metrics}),
 		Signals:     s.signals,
 		Clock:       s.opts.Clock,

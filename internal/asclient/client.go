@@ -128,6 +128,7 @@ type Client struct {
 	userAgent   string
 	rt          http.RoundTripper
 	asClock     *asClock
+	throttling  throttling
 }
 
 // projectIDPattern is a project ID: 32 hex characters on Huawei Cloud;
@@ -208,15 +209,19 @@ func (c *Client) ProjectID() string { return c.projectID }
 // call runs fn against a fresh SDK client until it succeeds, fails finally,
 // or the next retry would end after the deadline (ctx's, else now plus the
 // retry budget). A 401 is retried once at once when a retry may mend it
-// (see mayMendAuth).
+// (see mayMendAuth). A throttled answer is counted (Throttling), and not
+// retried for a caller that paces its own calls (Paced); others wait at
+// least ThrottleDelay, or what Retry-After asks.
 func (c *Client) call(ctx context.Context, op string, fn func(*as.AsClient) error) error {
 	deadline, ok := ctx.Deadline()
 	if !ok {
 		deadline = c.clock.Now().Add(c.budget)
 	}
 	mended := false
+	throttled := 0 // throttled answers so far
 	for attempt := 1; ; attempt++ {
-		used, signedOffset, err := c.once(ctx, fn)
+		a := c.once(ctx, fn)
+		used, signedOffset, err := a.creds, a.offset, a.err
 		if err == nil {
 			if attempt > 1 {
 				c.log.Debug().Str("op", op).Int("attempts", attempt).Msg("AS call succeeded after retries")
@@ -235,12 +240,23 @@ func (c *Client) call(ctx context.Context, op string, fn func(*as.AsClient) erro
 			mended = true
 			continue
 		}
+		if e.Throttled() {
+			e.RetryAfter = a.retryAfter
+			c.throttling.note(c.clock.Now(), a.retryAfter)
+			if paced(ctx) {
+				return e
+			}
+		}
 		if !e.Retryable() {
 			return e
 		}
 		delay := c.policy.Delay(attempt - 1)
 		if e.Throttled() {
-			delay = max(delay, c.throttle)
+			// Each 429 in a row doubles the wait from ThrottleDelay, with
+			// jitter: the project's limit is spent, and every agent of the
+			// project is retrying too.
+			throttled++
+			delay = max(delay, throttleBackoff(c.throttle, throttled), a.retryAfter)
 		}
 		if c.clock.Now().Add(delay).After(deadline) {
 			e.GaveUp = true
@@ -281,24 +297,34 @@ func (c *Client) mayMendAuth(op string, used metadata.Credentials, signedOffset 
 // retry: AS accepts signatures up to 15 minutes off.
 const resignOffset = 5 * time.Minute
 
-// once makes one call with the current credentials. It returns them, so
-// that a 401 can invalidate exactly those, and the clock offset the
-// signature was dated with.
-func (c *Client) once(ctx context.Context, fn func(*as.AsClient) error) (metadata.Credentials, time.Duration, error) {
+// attempt is what one call to AS came to: the credentials it used, so that
+// a 401 can invalidate exactly those, the clock offset the signature was
+// dated with, and how long AS asked us to wait (Retry-After; 0 when it did
+// not say).
+type attempt struct {
+	creds      metadata.Credentials
+	offset     time.Duration
+	retryAfter time.Duration
+	err        error
+}
+
+// once makes one call with the current credentials.
+func (c *Client) once(ctx context.Context, fn func(*as.AsClient) error) attempt {
 	creds, err := c.creds.Credentials(ctx)
 	if err != nil {
-		return metadata.Credentials{}, 0, &credentialsError{err: err}
+		return attempt{err: &credentialsError{err: err}}
 	}
 	if creds.AccessKey == "" || creds.SecretKey == "" {
 		// The SDK's signer refuses empty keys, but never send such a request.
-		return creds, 0, &credentialsError{err: errors.New("credentials have an empty access key or secret key"), final: true}
+		return attempt{creds: creds, err: &credentialsError{err: errors.New("credentials have an empty access key or secret key"), final: true}}
 	}
 	callCtx, cancel := context.WithTimeout(ctx, c.callTimeout)
 	defer cancel()
 	var large atomic.Bool
+	var retryAfter atomic.Int64
 	hcfg := sdkconfig.DefaultHttpConfig().
 		WithTimeout(0). // callCtx bounds the call (see callTransport)
-		WithHttpRoundTripper(callTransport{ctx: callCtx, base: c.rt, c: c, large: &large}).
+		WithHttpRoundTripper(callTransport{ctx: callCtx, base: c.rt, c: c, large: &large, retryAfter: &retryAfter}).
 		WithUserAgent(c.userAgent).
 		WithSigningAlgorithm(algorithm.GetDefaultSigningAlgorithm())
 	offset, _ := c.ClockOffset()
@@ -314,7 +340,7 @@ func (c *Client) once(ctx context.Context, fn func(*as.AsClient) error) (metadat
 	case err != nil && done(callCtx) && !done(ctx):
 		err = &callTimeoutError{timeout: c.callTimeout, err: err}
 	}
-	return creds, offset, err
+	return attempt{creds: creds, offset: offset, retryAfter: time.Duration(retryAfter.Load()), err: err}
 }
 
 // signingCredential is the auth.ICredential the SDK client gets: a snapshot of

@@ -86,7 +86,10 @@ type Error struct {
 	// GaveUp is set when a retryable error was returned because the next
 	// retry would have ended after the deadline.
 	GaveUp bool
-	Err    error // the underlying error
+	// RetryAfter is how long a throttled answer asked the caller to wait
+	// (its Retry-After header); 0 when it did not say.
+	RetryAfter time.Duration
+	Err        error // the underlying error
 }
 
 func (e *Error) Error() string {
@@ -137,6 +140,14 @@ func kindOf(err error) (Kind, bool) {
 // there is nothing left to answer. After a callback that was retried because
 // its first answer was lost, it can also mean the first attempt took effect.
 func IsNoLongerHeld(err error) bool { k, ok := kindOf(err); return ok && k == KindNoLongerHeld }
+
+// IsThrottled reports an answer throttled by the API gateway (429,
+// APIG.0308): the project's request limit, which every agent of the
+// project shares, is spent for now.
+func IsThrottled(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Throttled()
+}
 
 // IsNotFound reports a group, hook or instance that does not exist.
 func IsNotFound(err error) bool { k, ok := kindOf(err); return ok && k == KindNotFound }

@@ -21,12 +21,14 @@ const MaxAnswerSize = 4 << 20
 //   - feeds the answer's Date header to the AS clock estimate;
 //   - turns an answer that is not 2xx and not an error status (a 3xx from a
 //     gateway or proxy) into an error: the SDK would read it as success;
-//   - caps the answer's size.
+//   - caps the answer's size;
+//   - reads how long a throttled answer asks us to wait (Retry-After).
 type callTransport struct {
-	ctx   context.Context
-	base  http.RoundTripper
-	c     *Client
-	large *atomic.Bool // set when an answer went over MaxAnswerSize
+	ctx        context.Context
+	base       http.RoundTripper
+	c          *Client
+	large      *atomic.Bool  // set when an answer went over MaxAnswerSize
+	retryAfter *atomic.Int64 // a 429's Retry-After, as a time.Duration
 }
 
 func (t callTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -36,6 +38,9 @@ func (t callTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	t.c.asClock.observe(resp.Header.Get("Date"), start, t.c.clock.Now())
+	if resp.StatusCode == http.StatusTooManyRequests {
+		t.retryAfter.Store(int64(parseRetryAfter(resp.Header.Get("Retry-After"), resp.Header.Get("Date"))))
+	}
 	if resp.StatusCode < 200 || (resp.StatusCode >= 300 && resp.StatusCode < 400) {
 		resp.Body.Close()
 		return nil, &unexpectedStatusError{status: resp.StatusCode, location: resp.Header.Get("Location")}

@@ -110,7 +110,7 @@ func (r timingRunner) Run(ctx context.Context) checks.Verdict {
 
 // startAgent runs the real engine with the real check runners for one
 // instance, until stop.
-func startAgent(cfg *config.Config, id agent.Identity, hooks agent.Hooks, clock clockwork.Clock, rnd func() float64, log zerolog.Logger) *benchAgent {
+func startAgent(cfg *config.Config, id agent.Identity, api virtualDeadlines, clock clockwork.Clock, rnd func() float64, log zerolog.Logger) *benchAgent {
 	signals := checks.NewSignalBoard(clock)
 	a := &benchAgent{id: id.InstanceID, signals: signals, done: make(chan struct{}), marks: map[string]*phaseMarks{}}
 	// No drop-in watcher: the experiment's virtual time (a synctest bubble,
@@ -118,7 +118,9 @@ func startAgent(cfg *config.Config, id agent.Identity, hooks agent.Hooks, clock 
 	// in the kernel, and the bench agents have no drop-ins to follow.
 	real := agent.CheckRunners(cfg, checks.Options{Clock: clock, Log: log, Signals: signals, NoWatch: true})
 	e := agent.NewEngine(cfg, id, agent.Deps{
-		Hooks: hooks,
+		Hooks:       api,
+		ProjectSize: api.projectSize(id.GroupID),
+		Throttling:  api.c.Throttling,
 		NewRunner: func(phase string, started time.Time, env func() checks.Env) agent.Runner {
 			return timingRunner{Runner: real(phase, started, env), phase: phase, a: a, clock: clock}
 		},

@@ -136,13 +136,14 @@ func callsCase(o CallsOptions, id string, terminate, pending, baseline bool) (Ca
 	} else {
 		cfg := agentConfig(o.StateDir, id)
 		cfg.Terminate.MaxWait = config.Duration(hours + 2*time.Hour) // pending all along
-		a := startAgent(cfg, agent.Identity{InstanceID: id, GroupID: benchGroup}, plainErr{client}, clock, rand.New(rand.NewPCG(7, 7)).Float64, o.Log)
+		a := startAgent(cfg, agent.Identity{InstanceID: id, GroupID: benchGroup}, virtualDeadlines{client, clock}, clock, rand.New(rand.NewPCG(7, 7)).Float64, o.Log)
 		if err := a.signals.Raise(signalReady); err != nil {
 			return CallRates{}, err
 		}
 		stop = a.stop
 	}
 	defer stop()
+	vt.Settle() // the agent (or the baseline) starts before the clock moves
 
 	from := start.Add(time.Hour)
 	if pending {

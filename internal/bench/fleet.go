@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"runtime/metrics"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/rs/zerolog"
 
 	"github.com/asagent/asagent/internal/agent"
@@ -124,40 +126,6 @@ func (p FleetProgress) String() string {
 		p.Elapsed.Truncate(time.Second), p.Agents, p.Held, p.InService, p.Requests, p.Throttled)
 }
 
-// FleetResult is what a fleet simulation measured. The first group are
-// correctness figures: every one but Launched and Terminated must be 0.
-type FleetResult struct {
-	Instances  int
-	Launched   int // launch holds answered CONTINUE by our callback
-	Terminated int // terminate holds answered CONTINUE by our callback
-	// TimedOut holds ended by their hook's timeout (default result).
-	TimedOut int
-	// Double counts holds answered more than once; Contradicting holds
-	// sent two different results; Abandoned holds answered ABANDON (every
-	// check passes here, so any ABANDON is wrong).
-	Double, Contradicting, Abandoned int
-	// Unanswered holds that never ended (the simulation's time ran out).
-	Unanswered int
-
-	Simulated time.Duration // simulated time covered
-	Wall      time.Duration // real time it took
-	Requests  int           // AS requests the simulator answered
-	Throttled int           // of which 429
-	Extends   int           // EXTEND callbacks accepted
-	PeakRate  int           // most AS requests in one simulated second
-	MeanRate  float64       // AS requests per simulated second
-	// Latencies by the simulation's clock (resolution: Step): hold to the
-	// first check (launch: the agent starts with the hook already held),
-	// and the last check passing to CONTINUE reaching the simulator.
-	LaunchDetect, TerminateDetect, Decision Dist
-}
-
-// Correct reports whether the correctness figures are all as they must be.
-func (r FleetResult) Correct() bool {
-	return r.TimedOut == 0 && r.Double == 0 && r.Contradicting == 0 && r.Abandoned == 0 && r.Unanswered == 0 &&
-		r.Launched == r.Instances && r.Terminated == r.Instances
-}
-
 // fleetScenario is one group with a launch and a terminate hook, both
 // ABANDON after an hour, and no instance yet.
 func fleetScenario() *sim.Scenario {
@@ -182,12 +150,6 @@ func newClient(projectID string, tr http.RoundTripper, t Time, log zerolog.Logge
 	})
 }
 
-// fleetEvent is something the driver does at a simulated time.
-type fleetEvent struct {
-	at time.Duration
-	do func() error
-}
-
 // Fleet runs Instances agents in this process, each with its own instance
 // identity, AS client and state, against one simulator whose project is
 // throttled, through scale-out waves, an idle spell and scale-in waves.
@@ -200,274 +162,230 @@ func Fleet(ctx context.Context, o FleetOptions) (FleetResult, error) {
 		return FleetResult{}, err
 	}
 	wallStart := time.Now()
-	clock := o.Time.Clock()
-	s, err := sim.New(sim.Options{Clock: clock, AccessKey: benchAK, SecretKey: benchSK, Scenario: fleetScenario()})
+	f, err := newFleetRun(o)
 	if err != nil {
 		return FleetResult{}, err
 	}
-	s.SetThrottle(o.Throttle, o.Burst)
-	tr := &handlerTransport{h: s.Handler()}
-	rng := rand.New(rand.NewPCG(o.Seed, 0x5eed))
-	appDelay := func() time.Duration {
-		return o.AppMin + time.Duration(rng.Int64N(int64(o.AppMax-o.AppMin)+1))
-	}
-
-	ids := make([]string, o.Instances)
-	for i := range ids {
-		ids[i] = fmt.Sprintf("i-fleet-%05d", i)
-	}
-	agents := map[string]*benchAgent{} // running
-	all := map[string]*benchAgent{}
-	holdAt := map[string]map[string]time.Time{} // phase -> instance -> when held
-	holdAt[agent.PhaseLaunch], holdAt[agent.PhaseTerminate] = map[string]time.Time{}, map[string]time.Time{}
-	leaving := map[string]bool{}
-	start := clock.Now()
-	var events []fleetEvent
-	at := func(d time.Duration, f func() error) { events = append(events, fleetEvent{d, f}) }
-	wave := func(w int) []string { return ids[w*o.Instances/o.Waves : (w+1)*o.Instances/o.Waves] }
-
-	for w := range o.Waves {
-		batch := wave(w)
-		t0 := time.Duration(w) * o.WaveEvery
-		at(t0, func() error {
-			if err := s.AddInstances(benchGroup, batch...); err != nil {
-				return err
-			}
-			for i, id := range batch {
-				holdAt[agent.PhaseLaunch][id] = clock.Now()
-				boot := time.Duration(rng.Int64N(int64(o.BootSpread) + 1))
-				at(clock.Since(start)+boot, func() error {
-					client, err := newClient(s.ProjectID(), tr, o.Time, o.Log, o.ClientThrottleDelay)
-					if err != nil {
-						return err
-					}
-					jitter := rand.New(rand.NewPCG(o.Seed, uint64(w*o.Instances+i+1)))
-					a := startAgent(agentConfig(o.StateDir, id), agent.Identity{InstanceID: id, GroupID: benchGroup}, plainErr{client}, clock, jitter.Float64, o.Log)
-					agents[id], all[id] = a, a
-					d := appDelay()
-					at(clock.Since(start)+d, func() error { return a.signals.Raise(signalReady) })
-					return nil
-				})
-			}
-			return nil
-		})
-	}
-	inStart := time.Duration(o.Waves-1)*o.WaveEvery + o.Idle
-	for w := range o.Waves {
-		batch := wave(w)
-		at(inStart+time.Duration(w)*o.WaveEvery, func() error {
-			if err := s.RemoveInstances(benchGroup, batch...); err != nil {
-				return err
-			}
-			for _, id := range batch {
-				holdAt[agent.PhaseTerminate][id] = clock.Now()
-				leaving[id] = true
-				a := agents[id]
-				if a == nil {
-					return fmt.Errorf("instance %s is removed before its agent started: make Idle longer than BootSpread", id)
-				}
-				at(clock.Since(start)+appDelay(), func() error { return a.signals.Raise(signalDrained) })
-			}
-			return nil
-		})
-	}
-	// Every hold lasts at most an hour: past that nothing more can happen.
-	limit := inStart + time.Duration(o.Waves-1)*o.WaveEvery + time.Hour + 10*time.Minute
-
-	nextProgress := time.Duration(0)
-	var runErr error
-	for {
-		elapsed := clock.Since(start)
-		// Fire due events; an event may schedule more.
-		for i := 0; i < len(events); {
-			if events[i].at > elapsed {
-				i++
-				continue
-			}
-			ev := events[i]
-			events = append(events[:i], events[i+1:]...)
-			if err := ev.do(); err != nil && runErr == nil {
-				runErr = err
-			}
-			i = 0
-		}
-		// The instance has left the group: its machine goes away.
-		if int(elapsed/time.Second) != int((elapsed-o.Step)/time.Second) {
-			for id := range leaving {
-				if _, in := s.GroupOf(id); !in {
-					agents[id].stop()
-					delete(agents, id)
-					delete(leaving, id)
-				}
-			}
-		}
-		if o.Progress != nil && elapsed >= nextProgress {
-			o.Progress(fleetProgress(s, elapsed, agents, tr))
-			nextProgress += time.Minute
-		}
-		done := len(events) == 0 && len(agents) == 0
-		if done || elapsed >= limit || runErr != nil || ctx.Err() != nil {
-			break
-		}
-		o.Time.Advance(o.Step)
-	}
-	for _, a := range agents {
-		a.stop()
-	}
+	f.schedule()
+	runErr := f.drive(ctx)
+	f.stopAll()
 	if runErr == nil {
 		runErr = ctx.Err()
 	}
-	r := fleetResult(s, o, all, holdAt)
-	r.Simulated, r.Wall = clock.Since(start), time.Since(wallStart)
+	f.sampleMemory()
+	r := fleetResult(f)
+	r.PeakMemory = f.peakMem
+	r.Simulated, r.Wall = f.clock.Since(f.start), time.Since(wallStart)
 	return r, runErr
 }
 
-// fleetProgress counts the instances by state.
-func fleetProgress(s *sim.Sim, elapsed time.Duration, agents map[string]*benchAgent, tr *handlerTransport) FleetProgress {
-	p := FleetProgress{Elapsed: elapsed, Agents: len(agents), Requests: tr.requests.Load(), Throttled: tr.throttled.Load()}
-	for id := range agents {
-		in, ok := s.Instance(benchGroup, id)
-		switch {
-		case !ok:
-		case in.LifeCycleState == sim.StateInService:
-			p.InService++
-		case in.LifeCycleState == sim.StatePendingWait || in.LifeCycleState == sim.StateRemovingWait:
-			p.Held++
-		}
-	}
-	return p
+// fleetRun is one fleet simulation in progress: the driver's state.
+type fleetRun struct {
+	o                  FleetOptions
+	s                  *sim.Sim
+	tr                 *handlerTransport
+	clock              clockwork.Clock
+	start              time.Time
+	rng                *rand.Rand
+	ids                []string
+	events             eventQueue
+	agents             map[string]*benchAgent          // running
+	all                map[string]*benchAgent          // ever started
+	holdAt             map[string]map[string]time.Time // phase -> instance -> when held
+	leaving            map[string]bool                 // removed, agent still running
+	readyAt, drainedAt map[string]time.Duration        // when each application said so, since the start
+	inStart            time.Duration                   // the first scale-in
+	peakMem            uint64                          // the most memory seen held by the runtime
 }
 
-// holdKey names one hook's hold on one instance.
-type holdKey struct{ instance, hook string }
+// sampleMemory notes the memory the Go runtime holds now.
+func (f *fleetRun) sampleMemory() {
+	s := []metrics.Sample{{Name: "/memory/classes/total:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() == metrics.KindUint64 {
+		f.peakMem = max(f.peakMem, s[0].Value.Uint64())
+	}
+}
 
-// fleetResult reads the simulator's record: outcomes, callbacks, request
-// rates; and the agents' marks for the latencies.
-func fleetResult(s *sim.Sim, o FleetOptions, all map[string]*benchAgent, holdAt map[string]map[string]time.Time) FleetResult {
-	r := FleetResult{Instances: o.Instances}
-	outcomes := map[holdKey]int{}
-	for _, oc := range s.Outcomes() {
-		k := holdKey{oc.InstanceID, oc.Hook}
-		outcomes[k]++
-		switch {
-		case oc.By == sim.ByTimeout:
-			r.TimedOut++
-		case oc.Result == sim.ResultAbandon:
-			r.Abandoned++
-		case oc.By == sim.ByCallback && oc.HookType == sim.HookLaunch:
-			r.Launched++
-		case oc.By == sim.ByCallback && oc.HookType == sim.HookTerminate:
-			r.Terminated++
-		}
+func newFleetRun(o FleetOptions) (*fleetRun, error) {
+	clock := o.Time.Clock()
+	s, err := sim.New(sim.Options{Clock: clock, AccessKey: benchAK, SecretKey: benchSK, Scenario: fleetScenario()})
+	if err != nil {
+		return nil, err
 	}
-	for _, n := range outcomes {
-		if n > 1 {
-			r.Double++
-		}
+	s.SetThrottle(o.Throttle, o.Burst)
+	f := &fleetRun{
+		o: o, s: s, tr: &handlerTransport{h: s.Handler()}, clock: clock, start: clock.Now(),
+		rng:    rand.New(rand.NewPCG(o.Seed, 0x5eed)),
+		ids:    make([]string, o.Instances),
+		agents: map[string]*benchAgent{}, all: map[string]*benchAgent{}, leaving: map[string]bool{},
+		readyAt: map[string]time.Duration{}, drainedAt: map[string]time.Duration{},
+		holdAt:  map[string]map[string]time.Time{agent.PhaseLaunch: {}, agent.PhaseTerminate: {}},
+		inStart: time.Duration(o.Waves-1)*o.WaveEvery + o.Idle,
 	}
-	r.Unanswered = 2*o.Instances - len(outcomes)
+	for i := range f.ids {
+		f.ids[i] = fmt.Sprintf("i-fleet-%05d", i)
+	}
+	return f, nil
+}
 
-	first := map[holdKey]string{}
-	accepted := map[holdKey]int{}
-	continueAt := map[holdKey]time.Time{}
-	perSecond := map[int64]int{}
-	var firstReq, lastReq time.Time
-	for _, q := range s.Requests() {
-		if q.Route == sim.RouteUnknown || !isASRoute(q.Route) {
-			continue
-		}
-		r.Requests++
-		if firstReq.IsZero() {
-			firstReq = q.Time
-		}
-		lastReq = q.Time
-		perSecond[q.Time.Unix()]++
-		if q.Status == http.StatusTooManyRequests {
-			r.Throttled++
-			continue
-		}
-		if q.Route != sim.RouteCallback || q.Fault != "" || q.Status >= 300 {
-			continue
-		}
-		k := holdKey{q.InstanceID, q.Hook}
-		if q.Result == sim.ResultExtend {
-			r.Extends++
-			continue
-		}
-		switch f := first[k]; {
-		case f == "":
-			first[k] = q.Result
-		case f != q.Result:
-			r.Contradicting++
-		}
-		if accepted[k]++; accepted[k] == 2 {
-			r.Double++
-		}
-		if q.Result == sim.ResultContinue && continueAt[k].IsZero() {
-			continueAt[k] = q.Time
-		}
-	}
-	for _, n := range perSecond {
-		r.PeakRate = max(r.PeakRate, n)
-	}
-	if span := lastReq.Sub(firstReq).Seconds(); span > 0 {
-		r.MeanRate = float64(r.Requests) / span
-	}
+// elapsed is the simulated time since the start.
+func (f *fleetRun) elapsed() time.Duration { return f.clock.Since(f.start) }
 
-	var launch, term, decide []time.Duration
-	for id, a := range all {
-		for _, ph := range []struct {
-			name, hook string
-			out        *[]time.Duration
-		}{{agent.PhaseLaunch, launchHook, &launch}, {agent.PhaseTerminate, drainHook, &term}} {
-			m := a.phase(ph.name)
-			held, ok := holdAt[ph.name][id]
-			if ph.name == agent.PhaseLaunch {
-				held = a.startAt // the agent starts with the hook already held
+// appDelay is how long an application takes to say ready or drained.
+func (f *fleetRun) appDelay() time.Duration {
+	return f.o.AppMin + time.Duration(f.rng.Int64N(int64(f.o.AppMax-f.o.AppMin)+1))
+}
+
+// wave returns the instances of wave w.
+func (f *fleetRun) wave(w int) []string {
+	return f.ids[w*f.o.Instances/f.o.Waves : (w+1)*f.o.Instances/f.o.Waves]
+}
+
+// schedule plans the scale-out and scale-in waves.
+func (f *fleetRun) schedule() {
+	for w := range f.o.Waves {
+		f.events.at(time.Duration(w)*f.o.WaveEvery, func() error { return f.scaleOut(w) })
+		f.events.at(f.inStart+time.Duration(w)*f.o.WaveEvery, func() error { return f.scaleIn(w) })
+	}
+}
+
+// scaleOut adds wave w's instances; each agent starts up to BootSpread later.
+func (f *fleetRun) scaleOut(w int) error {
+	batch := f.wave(w)
+	if err := f.s.AddInstances(benchGroup, batch...); err != nil {
+		return err
+	}
+	for i, id := range batch {
+		f.holdAt[agent.PhaseLaunch][id] = f.clock.Now()
+		boot := time.Duration(f.rng.Int64N(int64(f.o.BootSpread) + 1))
+		f.events.at(f.elapsed()+boot, func() error { return f.boot(id, uint64(w*f.o.Instances+i+1)) })
+	}
+	return nil
+}
+
+// boot starts an instance's agent; its application says ready a while later.
+func (f *fleetRun) boot(id string, seed uint64) error {
+	client, err := newClient(f.s.ProjectID(), f.tr, f.o.Time, f.o.Log, f.o.ClientThrottleDelay)
+	if err != nil {
+		return err
+	}
+	jitter := rand.New(rand.NewPCG(f.o.Seed, seed))
+	a := startAgent(agentConfig(f.o.StateDir, id), agent.Identity{InstanceID: id, GroupID: benchGroup},
+		virtualDeadlines{client, f.clock}, f.clock, jitter.Float64, f.o.Log)
+	f.agents[id], f.all[id] = a, a
+	ready := f.elapsed() + f.appDelay()
+	f.readyAt[id] = ready
+	f.events.at(ready, func() error { return a.signals.Raise(signalReady) })
+	return nil
+}
+
+// scaleIn removes wave w's instances; each application says drained later.
+func (f *fleetRun) scaleIn(w int) error {
+	batch := f.wave(w)
+	if err := f.s.RemoveInstances(benchGroup, batch...); err != nil {
+		return err
+	}
+	for _, id := range batch {
+		f.holdAt[agent.PhaseTerminate][id] = f.clock.Now()
+		f.leaving[id] = true
+		a := f.agents[id]
+		if a == nil {
+			return fmt.Errorf("instance %s is removed before its agent started: make Idle longer than BootSpread", id)
+		}
+		drained := f.elapsed() + f.appDelay()
+		f.drainedAt[id] = drained
+		f.events.at(drained, func() error { return a.signals.Raise(signalDrained) })
+	}
+	return nil
+}
+
+// drive moves virtual time on until every agent has stopped, firing the
+// events as they fall due. Time moves a step at a time, or straight to the
+// step of the next timer or event when FakeTime says none is due before.
+func (f *fleetRun) drive(ctx context.Context) error {
+	// Every hold lasts at most an hour: past that nothing more can happen.
+	limit := f.inStart + time.Duration(f.o.Waves-1)*f.o.WaveEvery + time.Hour + 10*time.Minute
+	nextProgress, lastSecond := time.Duration(0), time.Duration(-1)
+	var runErr error
+	for {
+		elapsed := f.elapsed()
+		if fired, err := f.events.runDue(elapsed); fired > 0 {
+			f.o.Time.Settle() // agents started, signals raised
+			if err != nil && runErr == nil {
+				runErr = err
 			}
-			if ok && !m.started.IsZero() {
-				*ph.out = append(*ph.out, m.started.Sub(held))
+		}
+		if sec := elapsed.Truncate(time.Second); sec != lastSecond {
+			lastSecond = sec
+			f.stopLeft()
+		}
+		if elapsed >= nextProgress {
+			f.sampleMemory()
+			if f.o.Progress != nil {
+				f.o.Progress(fleetProgress(f.s, elapsed, f.agents, f.tr))
 			}
-			if c := continueAt[holdKey{id, ph.hook}]; !c.IsZero() && !m.passed.IsZero() {
-				decide = append(decide, c.Sub(m.passed))
+			nextProgress += time.Minute
+		}
+		done := f.events.Len() == 0 && len(f.agents) == 0
+		if done || elapsed >= limit || runErr != nil || ctx.Err() != nil {
+			return runErr
+		}
+		f.o.Time.Advance(f.stride(elapsed, min(nextProgress, limit)))
+	}
+}
+
+// stopAll stops the agents still running. Time goes on meanwhile: an
+// agent sending a result when stopped waits up to its stop grace, on the
+// experiment's clock.
+func (f *fleetRun) stopAll() {
+	for _, a := range f.agents {
+		a.cancel()
+	}
+	for _, a := range f.agents {
+		for stopped := false; !stopped; {
+			select {
+			case <-a.done:
+				stopped = true
+			default:
+				f.o.Time.Advance(f.o.Step)
 			}
 		}
 	}
-	r.LaunchDetect, r.TerminateDetect, r.Decision = distOf(launch), distOf(term), distOf(decide)
-	return r
 }
 
-// isASRoute reports whether the route is an AS API call (not metadata).
-func isASRoute(r sim.Route) bool { return len(r) > 3 && r[:3] == "as." }
-
-// plainErr hands the AS client contexts whose Err does not block.
-// clockwork v0.5.0's FakeClock contexts (clockwork.WithTimeout and
-// WithDeadline, which the engine uses for its repolls and callbacks) block
-// in Err until they are done, and the AS client asks ctx.Err() after a
-// failed attempt: on a FakeClock a throttled callback would wait for its
-// whole deadline, which the real clock's contexts never do.
-type plainErr struct{ c *asclient.Client }
-
-func (p plainErr) HeldHooks(ctx context.Context, groupID, instanceID string) ([]asclient.HeldHook, error) {
-	return p.c.HeldHooks(errNow{ctx}, groupID, instanceID)
-}
-
-func (p plainErr) ListHooks(ctx context.Context, groupID string) ([]asclient.Hook, error) {
-	return p.c.ListHooks(errNow{ctx}, groupID)
-}
-
-func (p plainErr) Callback(ctx context.Context, cb asclient.Callback) error {
-	return p.c.Callback(errNow{ctx}, cb)
-}
-
-// errNow is a context whose Err answers at once: nil until Done is closed.
-type errNow struct{ context.Context }
-
-func (e errNow) Err() error {
-	select {
-	case <-e.Done():
-		return e.Context.Err()
-	default:
-		return nil
+// stopLeft stops the agents whose instance has left the group: their
+// machine goes away.
+func (f *fleetRun) stopLeft() {
+	for id := range f.leaving {
+		if _, in := f.s.GroupOf(id); !in {
+			f.agents[id].stop()
+			delete(f.agents, id)
+			delete(f.leaving, id)
+		}
 	}
+}
+
+// stride is how far to move from elapsed: one step, or as many whole steps
+// as reach the step in which the next timer, event or until falls, when
+// the time says (Next) that nothing is due before. Timers and events then
+// fire at the same step as they would one step at a time.
+func (f *fleetRun) stride(elapsed, until time.Duration) time.Duration {
+	step := f.o.Step
+	nt, ok := f.o.Time.(interface{ Next() (time.Time, bool) })
+	if !ok {
+		return step
+	}
+	next := until
+	if t, ok := nt.Next(); ok {
+		next = min(next, t.Sub(f.start))
+	}
+	if at, ok := f.events.next(); ok {
+		next = min(next, at)
+	}
+	if len(f.leaving) > 0 {
+		next = min(next, elapsed.Truncate(time.Second)+time.Second)
+	}
+	n := (next - elapsed + step - 1) / step
+	return max(1, n) * step
 }

@@ -22,6 +22,8 @@ func (bubbleTime) Advance(d time.Duration) {
 	synctest.Wait()
 }
 
+func (bubbleTime) Settle() { synctest.Wait() }
+
 // A small fleet through scale-out and scale-in waves against a throttled
 // simulator: every hold is answered CONTINUE by its own agent, exactly
 // once, none times out into its default result, none gets two results.

@@ -89,7 +89,7 @@ func Latency(ctx context.Context, o LatencyOptions) (LatencyResult, error) {
 		if err := s.AddInstances(benchGroup, id); err != nil {
 			return LatencyResult{}, err
 		}
-		a := startAgent(agentConfig(o.StateDir, id), agent.Identity{InstanceID: id, GroupID: benchGroup}, client, clock, rand.Float64, o.Log)
+		a := startAgent(agentConfig(o.StateDir, id), agent.Identity{InstanceID: id, GroupID: benchGroup}, virtualDeadlines{client, clock}, clock, rand.Float64, o.Log)
 		m, err := waitMarks(ctx, a, func(m phaseMarks) bool { return !m.started.IsZero() })
 		if err != nil {
 			a.stop()

@@ -20,6 +20,10 @@ func Default() *Config {
 			IdleInterval:  Duration(25 * time.Second),
 			HooksInterval: Duration(5 * time.Minute),
 			Jitter:        0.2,
+			// AS publishes no rate limit; 50 requests/s per project is an
+			// assumption (docs/cloud-assumptions.md), and 429s slow the
+			// agents down further if the real limit is lower.
+			ProjectRate: 50,
 		},
 		Extend: Extend{
 			// Several retries of a 10 s call with backoff, plus two idle polls,

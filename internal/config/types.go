@@ -70,6 +70,11 @@ type Poll struct {
 	HooksInterval Duration `yaml:"hooks_interval"`
 	// Jitter spreads a fleet's polls: each wait is the interval ± this fraction.
 	Jitter float64 `yaml:"jitter"`
+	// ProjectRate is the AS request limit the project's agents share, in
+	// requests per second. Idle polling and hook-list reads slow down as
+	// the project grows so that all its agents together stay within a
+	// share of it; AS publishes no limit, so this is an assumption.
+	ProjectRate float64 `yaml:"project_rate"`
 }
 
 // Extend sets when the agent sends EXTEND for a pending phase.

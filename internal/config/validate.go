@@ -23,6 +23,14 @@ const (
 	maxRequestTimeout = 120 * time.Second
 )
 
+// Bounds of poll.project_rate, in requests a second: below one a large
+// project's agents would poll hours apart; far above what any API gateway
+// grants a project, it is a typo.
+const (
+	minProjectRate float64 = 1
+	maxProjectRate float64 = 10000
+)
+
 // checkName is what a check may be called: the run-parts alphabet plus dots,
 // so names are safe in logs, environment values and file names.
 var checkName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
@@ -56,6 +64,9 @@ func (d *document) validate(c *Config) {
 	d.atLeast("poll.hooks_interval", c.Poll.HooksInterval, time.Second)
 	if c.Poll.Jitter < 0 || c.Poll.Jitter > 0.5 {
 		d.add("poll.jitter", "must be between 0 and 0.5, not %g", c.Poll.Jitter)
+	}
+	if c.Poll.ProjectRate < minProjectRate || c.Poll.ProjectRate > maxProjectRate {
+		d.add("poll.project_rate", "must be between %g and %g requests a second, not %g", minProjectRate, maxProjectRate, c.Poll.ProjectRate)
 	}
 
 	m := c.Extend.Margin.D()

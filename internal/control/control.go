@@ -33,9 +33,13 @@ type Status struct {
 	Updated    time.Time `json:"updated"`
 	// ASClockOffset is how far AS's clock is ahead of this instance's, as
 	// estimated from AS's answers (a Go duration); empty until known.
-	ASClockOffset string          `json:"as_clock_offset,omitempty"`
-	Phase         *PhaseProgress  `json:"phase,omitempty"`
-	History       []PhaseProgress `json:"history,omitempty"` // finished phases, oldest first
+	ASClockOffset string `json:"as_clock_offset,omitempty"`
+	// Pace is how often the agent polls while idle, and why; PaceWarning
+	// names the terminate hooks too short for that pace, if any.
+	Pace        string          `json:"pace,omitempty"`
+	PaceWarning string          `json:"pace_warning,omitempty"`
+	Phase       *PhaseProgress  `json:"phase,omitempty"`
+	History     []PhaseProgress `json:"history,omitempty"` // finished phases, oldest first
 }
 
 // The agent-level states of Status.State; while a phase runs, State is the

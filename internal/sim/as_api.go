@@ -257,10 +257,14 @@ func (s *Sim) serveListHookInstances(c *call) {
 	out := struct {
 		Infos []hangingJSON `json:"instance_hanging_info"`
 	}{Infos: []hangingJSON{}}
-	for _, in := range g.instances {
-		if id != "" && in.id != id {
-			continue
+	instances := g.instances
+	if id != "" {
+		instances = nil
+		if in := g.instance(id); in != nil {
+			instances = []*instance{in}
 		}
+	}
+	for _, in := range instances {
 		for _, r := range in.records {
 			out.Infos = append(out.Infos, hangingToJSON(g, in, r))
 		}
@@ -329,7 +333,7 @@ func (s *Sim) serveCallback(c *call) {
 // else that is not a HANGING record.
 func findRecord(g *group, b callbackBody) (*instance, *record, string) {
 	if b.ActionKey != "" {
-		for _, in := range g.instances {
+		if in := g.byKey[b.ActionKey]; in != nil {
 			for _, r := range in.records {
 				if r.key == b.ActionKey {
 					return hanging(in, r)

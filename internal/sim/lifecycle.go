@@ -18,6 +18,34 @@ type group struct {
 	created           time.Time
 	hooks             []*hook     // creation order, which is the order the list API returns
 	instances         []*instance // join order
+	// byID and byKey index instances by ID and by the action keys of their
+	// records, so that a request naming one instance costs the same in a
+	// group of ten thousand as in a group of ten. setRecords keeps byKey.
+	byID  map[string]*instance
+	byKey map[string]*instance
+}
+
+// newGroup returns an empty group.
+func newGroup(id, name, enterpriseProject string, created time.Time) *group {
+	return &group{id: id, name: name, enterpriseProject: enterpriseProject, created: created,
+		byID: map[string]*instance{}, byKey: map[string]*instance{}}
+}
+
+// join appends the instance to the group.
+func (g *group) join(in *instance) {
+	g.instances = append(g.instances, in)
+	g.byID[in.id] = in
+}
+
+// setRecords replaces the instance's records, keeping the key index.
+func (g *group) setRecords(in *instance, records []*record) {
+	for _, r := range in.records {
+		delete(g.byKey, r.key)
+	}
+	in.records = records
+	for _, r := range records {
+		g.byKey[r.key] = in
+	}
 }
 
 // hook is a lifecycle hook's configuration. Changes apply to the next hold;
@@ -113,7 +141,7 @@ func (s *Sim) load(sc *Scenario) {
 	s.project, s.region, s.zone = sc.ProjectID, sc.Region, sc.AvailabilityZone
 	s.local, s.userData = sc.LocalInstance, sc.UserData
 	for _, sg := range sc.Groups {
-		g := &group{id: sg.ID, name: sg.Name, enterpriseProject: sg.EnterpriseProjectID, created: now}
+		g := newGroup(sg.ID, sg.Name, sg.EnterpriseProjectID, now)
 		for _, h := range sg.Hooks {
 			g.hooks = append(g.hooks, &hook{
 				name: h.Name, typ: h.Type, defaultResult: h.DefaultResult, timeout: h.DefaultTimeout,
@@ -123,7 +151,7 @@ func (s *Sim) load(sc *Scenario) {
 		s.groups = append(s.groups, g)
 		for _, in := range sg.Instances {
 			inst := &instance{id: in.ID, state: StateInService, created: now}
-			g.instances = append(g.instances, inst)
+			g.join(inst)
 			switch in.State {
 			case StatePendingWait:
 				s.holdAfterDelay(g, inst, sc.Unknowns.HoldDelay, now)
@@ -163,14 +191,7 @@ func (s *Sim) findInstance(id string) (*group, *instance) {
 	return nil, nil
 }
 
-func (g *group) instance(id string) *instance {
-	for _, in := range g.instances {
-		if in.id == id {
-			return in
-		}
-	}
-	return nil
-}
+func (g *group) instance(id string) *instance { return g.byID[id] }
 
 func (g *group) hook(name string) *hook {
 	for _, h := range g.hooks {
@@ -194,7 +215,7 @@ func phaseOf(hookType string) string {
 // such hooks the instance moves on at once.
 func (s *Sim) hold(g *group, in *instance, hookType string, now time.Time) {
 	in.state = phaseOf(hookType)
-	in.records = nil
+	var records []*record
 	for _, h := range g.hooks {
 		if h.typ != hookType {
 			continue
@@ -203,9 +224,11 @@ func (s *Sim) hold(g *group, in *instance, hookType string, now time.Time) {
 			hook: h.name, hookType: h.typ, key: newUUID(), defaultResult: h.defaultResult,
 			status: statusHanging, timeout: now.Add(time.Duration(h.timeout) * time.Second), started: now,
 		}
-		in.records = append(in.records, r)
+		records = append(records, r)
 		s.holds = append(s.holds, heldEntry{group: g.id, instance: in.id, rec: r})
+		s.mayBeDue(r.timeout)
 	}
+	g.setRecords(in, records)
 	s.logf("%s lifecycle group=%s instance=%s %s held by %d hook(s)",
 		now.Format(time.RFC3339), g.id, in.id, in.state, len(in.records))
 	s.settle(g, in, now)
@@ -220,6 +243,7 @@ func (s *Sim) holdAfterDelay(g *group, in *instance, delay time.Duration, now ti
 		return
 	}
 	in.state, in.holdAt = StatePending, now.Add(delay)
+	s.mayBeDue(in.holdAt)
 	s.logf("%s lifecycle group=%s instance=%s %s; launch hooks hold it at %s",
 		now.Format(time.RFC3339), g.id, in.id, in.state, in.holdAt.Format(time.RFC3339))
 }
@@ -259,7 +283,8 @@ func (s *Sim) settle(g *group, in *instance, at time.Time) {
 	case hanging:
 		return
 	case in.state == StatePendingWait:
-		in.state, in.records = StateInService, nil
+		in.state = StateInService
+		g.setRecords(in, nil)
 		s.logf("%s lifecycle group=%s instance=%s %s", at.Format(time.RFC3339), g.id, in.id, StateInService)
 	default:
 		s.removeInstance(g, in, at)
@@ -284,7 +309,9 @@ func (s *Sim) skipHanging(g *group, in *instance, at time.Time) {
 // instance simply stops existing for the AS API.
 func (s *Sim) removeInstance(g *group, in *instance, at time.Time) {
 	g.instances = slices.DeleteFunc(g.instances, func(x *instance) bool { return x == in })
-	in.state, in.records = StateRemoving, nil
+	delete(g.byID, in.id)
+	g.setRecords(in, nil)
+	in.state = StateRemoving
 	s.logf("%s lifecycle group=%s instance=%s removed", at.Format(time.RFC3339), g.id, in.id)
 }
 
@@ -305,8 +332,15 @@ type expired struct {
 	r  *record
 }
 
+// sweep looks at every instance only when something may be due: s.due is
+// never later than the earliest pending hold or HANGING timeout, so the
+// requests in between (nearly all of them) cost nothing here.
 func (s *Sim) sweep() {
 	now := s.now()
+	if !s.dueSet || now.Before(s.due) {
+		return
+	}
+	s.dueSet = false // the scan sets it again from what is still to come
 	var due []expired
 	for _, g := range s.groups {
 		for _, in := range g.instances {
@@ -314,10 +348,16 @@ func (s *Sim) sweep() {
 				at := in.holdAt
 				in.holdAt = time.Time{}
 				s.hold(g, in, HookLaunch, at)
+			} else if !in.holdAt.IsZero() {
+				s.mayBeDue(in.holdAt)
 			}
 			for _, r := range in.records {
-				if r.status == statusHanging && !r.timeout.After(now) {
+				switch {
+				case r.status != statusHanging:
+				case !r.timeout.After(now):
 					due = append(due, expired{g, in, r})
+				default:
+					s.mayBeDue(r.timeout)
 				}
 			}
 		}
@@ -344,7 +384,7 @@ func (s *Sim) addInstances(g *group, ids []string, now time.Time) error {
 	}
 	for _, id := range ids {
 		in := &instance{id: id, state: StatePending, created: now}
-		g.instances = append(g.instances, in)
+		g.join(in)
 		s.holdAfterDelay(g, in, s.unknowns.HoldDelay, now)
 	}
 	return nil
@@ -428,6 +468,14 @@ func (s *Sim) Instance(groupID, id string) (InstanceState, bool) {
 		})
 	}
 	return st, true
+}
+
+// mayBeDue notes that something happens at t (a hold, a timeout), so that
+// sweep looks at the instances again once t has come.
+func (s *Sim) mayBeDue(t time.Time) {
+	if !s.dueSet || t.Before(s.due) {
+		s.due, s.dueSet = t, true
+	}
 }
 
 // Outcomes returns how each hook's hold on each instance ended, oldest first.

@@ -108,6 +108,9 @@ type Sim struct {
 	home      string      // the group scale-out adds the local instance to
 	unknowns  Unknowns
 	lostLeft  int // answers still to lose (Unknowns.LostAnswers)
+	// due is when sweep must look again (see sweep), if dueSet.
+	due    time.Time
+	dueSet bool
 
 	// offset is Unknowns.ClockOffset, read without mu: every request
 	// stamps its record with now() before taking any lock.
