@@ -259,6 +259,12 @@ func (e *Engine) idle(launchPlausible bool) time.Duration {
 		// The instance is on its way out. Stay quiet, but not deaf: an
 		// instance removed without deletion may be added again.
 		e.setStatus(control.StateDone, "terminate: done; the instance is leaving the group")
+		if e.list.launch {
+			// Removed without deletion and added back, the instance is
+			// held by a launch hook that may last only minutes: watch
+			// at the idle pace, as an instance in service does.
+			return e.pollInterval(false)
+		}
 		now := e.clock.Now()
 		return e.pace.hold(now, e.jitter(e.pace.hooks(now)))
 	case launchPlausible:

@@ -142,3 +142,37 @@ func TestMissedResultDoesNotReopenThePhase(t *testing.T) {
 		}
 	})
 }
+
+// After terminate, an instance removed without deletion and added back is
+// held by a launch hook that may last only 5 minutes: the agent, which
+// reads the hook list only every 10 minutes here, still sees the hold in
+// time because it keeps watching for holds at the idle pace.
+func TestAddedBackSeenBeforeAShortLaunchHookTimesOut(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sc := sim.DefaultScenario()
+		for i := range sc.Groups[0].Hooks {
+			if sc.Groups[0].Hooks[i].Type == sim.HookLaunch {
+				sc.Groups[0].Hooks[i].DefaultTimeout = 300
+			}
+		}
+		h := newHarness(t, sc)
+		h.cfg.Poll.HooksInterval = h.cfg.Poll.HooksInterval * 2
+		h.script(PhaseLaunch, "10-ready", `true`)
+		h.script(PhaseTerminate, "10-drain", `true`)
+		h.start()
+		h.waitFor(10*time.Minute, "launch", func() bool { return len(h.sim.Outcomes()) == 1 })
+		if err := h.sim.RemoveInstances(h.group, h.local); err != nil {
+			t.Fatal(err)
+		}
+		h.waitFor(10*time.Minute, "terminate", func() bool { return len(h.sim.Outcomes()) == 2 })
+		time.Sleep(time.Minute)
+		if err := h.sim.AddInstances(h.group, h.local); err != nil {
+			t.Fatal(err)
+		}
+		h.waitFor(10*time.Minute, "the second launch", func() bool { return len(h.sim.Outcomes()) == 3 })
+		h.stop()
+		if o := h.sim.Outcomes()[2]; o.Result != "CONTINUE" || o.By != sim.ByCallback {
+			t.Errorf("second launch = %+v, want CONTINUE by the agent before the 5-minute hook times out", o)
+		}
+	})
+}
