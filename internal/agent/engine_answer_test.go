@@ -97,11 +97,7 @@ func TestAddedBackStartsANewLife(t *testing.T) {
 		h.script(PhaseTerminate, "10-drain", `true`)
 		h.start()
 		for life := 1; life <= 2; life++ {
-			h.waitFor(10*time.Minute, "launch", func() bool { return len(h.sim.Outcomes()) == 2*life-1 })
-			if err := h.sim.RemoveInstances(h.group, h.local); err != nil {
-				t.Fatal(err)
-			}
-			h.waitFor(10*time.Minute, "terminate", func() bool { return len(h.sim.Outcomes()) == 2*life })
+			h.scaleIn(10*time.Minute, 2*life-1)
 			if life == 1 {
 				if err := h.sim.AddInstances(h.group, h.local); err != nil {
 					t.Fatal(err)
@@ -160,11 +156,7 @@ func TestAddedBackSeenBeforeAShortLaunchHookTimesOut(t *testing.T) {
 		h.script(PhaseLaunch, "10-ready", `true`)
 		h.script(PhaseTerminate, "10-drain", `true`)
 		h.start()
-		h.waitFor(10*time.Minute, "launch", func() bool { return len(h.sim.Outcomes()) == 1 })
-		if err := h.sim.RemoveInstances(h.group, h.local); err != nil {
-			t.Fatal(err)
-		}
-		h.waitFor(10*time.Minute, "terminate", func() bool { return len(h.sim.Outcomes()) == 2 })
+		h.scaleIn(10*time.Minute, 1)
 		time.Sleep(time.Minute)
 		if err := h.sim.AddInstances(h.group, h.local); err != nil {
 			t.Fatal(err)

@@ -88,11 +88,7 @@ func TestNewHoldAfterReAddStartsAfresh(t *testing.T) {
 		h.script(PhaseLaunch, "10-ready", `true`)
 		h.script(PhaseTerminate, "10-drain", `true`)
 		h.start()
-		h.waitFor(10*time.Minute, "launch", func() bool { return len(h.sim.Outcomes()) == 1 })
-		if err := h.sim.RemoveInstances(h.group, h.local); err != nil {
-			t.Fatal(err)
-		}
-		h.waitFor(10*time.Minute, "terminate", func() bool { return len(h.sim.Outcomes()) == 2 })
+		h.scaleIn(10*time.Minute, 1)
 		if err := h.sim.AddInstances(h.group, h.local); err != nil {
 			t.Fatal(err)
 		}

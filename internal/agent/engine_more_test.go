@@ -70,11 +70,7 @@ func TestSequentialDrainAfterLaunch(t *testing.T) {
 		h.script(PhaseTerminate, "10-stop-traffic", `echo stop >> "`+order+`"; [ "$ASAGENT_ATTEMPT" -ge 2 ]`)
 		h.script(PhaseTerminate, "20-flush", `echo flush >> "`+order+`"; [ "$ASAGENT_PHASE" = terminate ]`)
 		h.start()
-		h.waitFor(10*time.Minute, "launch", func() bool { return len(h.outcomes()) == 1 })
-		if err := h.sim.RemoveInstances(h.group, h.local); err != nil {
-			t.Fatal(err)
-		}
-		h.waitFor(10*time.Minute, "terminate", func() bool { return len(h.outcomes()) == 2 })
+		h.scaleIn(10*time.Minute, 1)
 		h.stop()
 		if o := h.outcomes()["INSTANCE_TERMINATING/"+sim.DefaultTerminateHook]; o.Result != "CONTINUE" || o.By != sim.ByCallback {
 			t.Errorf("terminate outcome = %+v", o)

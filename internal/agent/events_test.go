@@ -47,11 +47,7 @@ func TestLifecycleEmitsEventsInOrder(t *testing.T) {
 		h.script(PhaseLaunch, "10-ready", `[ "$ASAGENT_ATTEMPT" -ge 12 ]`) // passes after 55 min: one EXTEND first
 		h.script(PhaseTerminate, "10-drain", `true`)
 		h.start()
-		h.waitFor(time.Hour, "launch", func() bool { return len(h.outcomes()) == 1 })
-		if err := h.sim.RemoveInstances(h.group, h.local); err != nil {
-			t.Fatal(err)
-		}
-		h.waitFor(10*time.Minute, "terminate", func() bool { return len(h.outcomes()) == 2 })
+		h.scaleIn(time.Hour, 1)
 		h.stop()
 
 		var got []string

@@ -207,6 +207,18 @@ func (h *harness) waitFor(limit time.Duration, what string, cond func() bool) {
 	}
 }
 
+// scaleIn waits until answered holds of the local instance have ended,
+// removes it from the group as a scale-in does, and waits for its
+// terminate hold to end too; each wait is bounded by limit.
+func (h *harness) scaleIn(limit time.Duration, answered int) {
+	h.t.Helper()
+	h.waitFor(limit, "the holds before the scale-in", func() bool { return len(h.outcomes()) == answered })
+	if err := h.sim.RemoveInstances(h.group, h.local); err != nil {
+		h.t.Fatal(err)
+	}
+	h.waitFor(limit, "the terminate hold", func() bool { return len(h.outcomes()) == answered+1 })
+}
+
 // outcomes are how each hook's hold on the local instance ended.
 func (h *harness) outcomes() map[string]sim.Outcome {
 	out := map[string]sim.Outcome{}
