@@ -212,11 +212,20 @@ func (h *harness) waitFor(limit time.Duration, what string, cond func() bool) {
 // terminate hold to end too; each wait is bounded by limit.
 func (h *harness) scaleIn(limit time.Duration, answered int) {
 	h.t.Helper()
-	h.waitFor(limit, "the holds before the scale-in", func() bool { return len(h.outcomes()) == answered })
+	ended := func() int { // every hold so far, a hook held twice counted twice
+		n := 0
+		for _, o := range h.sim.Outcomes() {
+			if o.InstanceID == h.local {
+				n++
+			}
+		}
+		return n
+	}
+	h.waitFor(limit, "the holds before the scale-in", func() bool { return ended() == answered })
 	if err := h.sim.RemoveInstances(h.group, h.local); err != nil {
 		h.t.Fatal(err)
 	}
-	h.waitFor(limit, "the terminate hold", func() bool { return len(h.outcomes()) == answered+1 })
+	h.waitFor(limit, "the terminate hold", func() bool { return ended() == answered+1 })
 }
 
 // outcomes are how each hook's hold on the local instance ended.
